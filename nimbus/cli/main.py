@@ -1,0 +1,217 @@
+"""The `nimbus` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+
+from nimbus.common.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Nimbus: an OpenStack-compatible cloud in one Python package.")
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+keys_app = typer.Typer(help="Token signing keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+console = Console()
+
+StateDir = Annotated[Path | None, typer.Option(help="Where the cloud keeps its state.")]
+Port = Annotated[int | None, typer.Option(help="Port of the all-in-one endpoint.")]
+Host = Annotated[str | None, typer.Option(help="Address to listen on.")]
+
+
+def load_settings(state_dir: Path | None = None, port: int | None = None,
+                  host: str | None = None) -> Settings:
+    if state_dir is not None:
+        os.environ["NIMBUS_STATE_DIR"] = str(state_dir.resolve())
+    overrides: dict[str, object] = {}
+    if port is not None:
+        overrides["port"] = port
+    if host is not None:
+        overrides["host"] = host
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _pid(settings: Settings) -> int | None:
+    path = settings.state_dir / "nimbus.pid"
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/identity/v3", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@app.command()
+def up(state_dir: StateDir = None, port: Port = None, host: Host = None,
+       foreground: Annotated[bool, typer.Option(help="Stay attached (for systemd).")] = False,
+       timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 60,
+       ) -> None:
+    """Start the all-in-one cloud (in the background unless --foreground)."""
+    settings = load_settings(state_dir, port, host)
+    if foreground:
+        from nimbus.cli.server import run
+
+        run(settings)
+        return
+    if (pid := _pid(settings)) and _ready(settings.endpoint):
+        console.print(f"[yellow]Nimbus is already running[/] (pid {pid}).")
+        _print_access(settings)
+        return
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    status_file = settings.state_dir / "status.json"
+    status_file.unlink(missing_ok=True)
+    log = open(settings.state_dir / "nimbus.log", "ab")  # noqa: SIM115 - owned by the child
+    args = [sys.executable, "-m", "nimbus.cli.main", "up", "--foreground",
+            "--state-dir", str(settings.state_dir)]
+    if port is not None:
+        args += ["--port", str(port)]
+    if host is not None:
+        args += ["--host", host]
+    started = time.monotonic()
+    child = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+    (settings.state_dir / "nimbus.pid").write_text(str(child.pid))
+    with console.status("starting nimbus…") as status:
+        while time.monotonic() - started < timeout:
+            if child.poll() is not None:
+                console.print(f"[red]Nimbus exited with code {child.returncode}[/]; see "
+                              f"{settings.state_dir / 'nimbus.log'}")
+                raise typer.Exit(1)
+            try:
+                stage = json.loads(status_file.read_text()).get("stage", "starting")
+            except (OSError, ValueError):
+                stage = "starting"
+            status.update(f"nimbus: {stage}…")
+            if stage == "listening" and _ready(settings.endpoint):
+                break
+            time.sleep(0.05)
+        else:
+            console.print(f"[red]Nimbus did not become ready in {timeout:.0f} s[/]")
+            raise typer.Exit(1)
+    console.print(f"[green]Nimbus is up[/] in {time.monotonic() - started:.1f} s "
+                  f"(pid {child.pid}).")
+    _print_access(settings)
+
+
+def _print_access(settings: Settings) -> None:
+    from nimbus.cli import cloudsyaml
+
+    password_file = settings.state_dir / "admin-password"
+    password = settings.identity.admin_password or password_file.read_text().strip()
+    auth_url = settings.endpoint + "/identity/v3"
+    entry = cloudsyaml.cloud_entry(auth_url, password, settings.region)
+    written = [settings.state_dir / "clouds.yaml",
+               Path.home() / ".config" / "openstack" / "clouds.yaml"]
+    for path in written:
+        cloudsyaml.write(path, "nimbus", entry)
+    console.print(f"  endpoint     {auth_url}")
+    console.print(f"  admin        user [bold]admin[/], project [bold]admin[/], "
+                  f"password [bold]{password}[/]")
+    console.print(f"  clouds.yaml  {written[1]} (cloud [bold]nimbus[/]; copy in {written[0]})")
+    console.print("  try          export OS_CLOUD=nimbus; openstack token issue")
+
+
+@app.command()
+def down(state_dir: StateDir = None) -> None:
+    """Stop the background all-in-one cloud."""
+    settings = load_settings(state_dir)
+    pid = _pid(settings)
+    if pid is None:
+        console.print("Nimbus is not running.")
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    (settings.state_dir / "nimbus.pid").unlink(missing_ok=True)
+    console.print("Nimbus stopped.")
+
+
+@app.command()
+def status(state_dir: StateDir = None) -> None:
+    """Say whether the all-in-one cloud runs and answers."""
+    settings = load_settings(state_dir)
+    pid = _pid(settings)
+    answering = _ready(settings.endpoint)
+    console.print(f"pid: {pid or '-'}  endpoint: {settings.endpoint}  "
+                  f"answering: {'yes' if answering else 'no'}")
+    if not answering:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(services: Annotated[list[str], typer.Argument(help="Services to run here.")],
+          state_dir: StateDir = None, port: Port = None, host: Host = None) -> None:
+    """Run some services in the foreground (the distributed wiring)."""
+    from nimbus.cli.server import run
+
+    settings = load_settings(state_dir, port, host)
+    run(settings, services)
+
+
+@db_app.command("sync")
+def db_sync(state_dir: StateDir = None,
+            service: Annotated[list[str] | None, typer.Option(help="Only these.")] = None,
+            ) -> None:
+    """Bring every service's tables to the newest migration."""
+    import importlib
+
+    from nimbus.db.engine import Database
+    from nimbus.db.migrate import upgrade
+
+    settings = load_settings(state_dir)
+
+    async def sync() -> None:
+        for name in service or settings.services:
+            models = importlib.import_module(f"nimbus.{name}.models")
+            migrations = Path(models.__file__).parent / "migrations"
+            db = Database(settings.database_url_for(name))
+            await upgrade(db, name, migrations, models.Base.metadata)
+            await db.dispose()
+            console.print(f"{name}: up to date")
+
+    asyncio.run(sync())
+
+
+@keys_app.command("rotate")
+def keys_rotate(state_dir: StateDir = None) -> None:
+    """Add a new signing key; tokens signed by the last few keys stay valid."""
+    from nimbus.common.tokens import KeyRing
+
+    settings = load_settings(state_dir)
+    ring = KeyRing(settings.state_dir / "token-keys", settings.identity.max_active_keys)
+    kid = ring.rotate()
+    console.print(f"new primary key {kid}; restart running identity processes to use it")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

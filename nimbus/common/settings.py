@@ -1,0 +1,111 @@
+"""Typed settings: defaults, then a YAML config file, then NIMBUS_* environment variables.
+
+Nested sections use a double underscore in the environment, e.g. NIMBUS_IDENTITY__TOKEN_EXPIRATION=600.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ALL_SERVICES = ("identity",)
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "nimbus"
+
+
+class IdentitySettings(BaseModel):
+    token_expiration: int = Field(3600, ge=60, description="token lifetime in seconds")
+    # OWASP's minimum for argon2id: m=19 MiB, t=2, p=1.
+    argon2_memory_kib: int = Field(19456, ge=19456)
+    argon2_time_cost: int = Field(2, ge=2)
+    argon2_parallelism: int = Field(1, ge=1)
+    max_active_keys: int = Field(3, ge=2)
+    admin_user: str = "admin"
+    admin_project: str = "admin"
+    admin_password: str | None = None  # generated on first start when not set
+    policy_file: Path | None = None
+
+
+class ServiceDatabase(BaseModel):
+    database_url: str | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NIMBUS_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    state_dir: Path = Field(default_factory=default_state_dir)
+    config_file: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 5000
+    # URL clients use to reach this process; derived from host/port when empty.
+    public_url: str | None = None
+    region: str = "RegionOne"
+    # Distributed wiring: where each service listens, e.g. {"identity": "http://10.0.0.5:5000"}.
+    # Services missing here are reached at `endpoint` (the all-in-one gateway).
+    service_urls: dict[str, str] = Field(default_factory=dict)
+    # None: one SQLite file per service in state_dir. Otherwise a SQLAlchemy URL shared by
+    # every service (each service owns distinct tables and its own migration history).
+    database_url: str | None = None
+    bus_url: str = "memory://"
+    services: list[str] = Field(default_factory=lambda: list(ALL_SERVICES))
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "warning"
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    # Per-service overrides of database_url, e.g. NIMBUS_DATABASES__IDENTITY__DATABASE_URL.
+    databases: dict[str, ServiceDatabase] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @property
+    def endpoint(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    def database_url_for(self, service: str) -> str:
+        override = self.databases.get(service)
+        if override and override.database_url:
+            return override.database_url
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.state_dir / (service + '.db')}"
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the config file named by NIMBUS_CONFIG_FILE, else <state_dir>/nimbus.yaml."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("NIMBUS_CONFIG_FILE")
+        if not path:
+            state = os.environ.get("NIMBUS_STATE_DIR")
+            candidate = Path(state) / "nimbus.yaml" if state else default_state_dir() / "nimbus.yaml"
+            path = str(candidate)
+        p = Path(path)
+        if not p.is_file():
+            return {}
+        data = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{p}: the config file must hold a mapping")
+        return data
