@@ -49,7 +49,9 @@ class IdentityService:
                                self.settings.max_active_keys)
         cloud.verifier.set_keys(self.keyring.public_keys())
         self.hasher = Hasher(self.settings)
-        self.enforcer = Enforcer(RULES, self.settings.policy_file)
+        from nimbus.identity.api import extra_policy
+
+        self.enforcer = Enforcer({**RULES, **extra_policy()}, self.settings.policy_file)
         self.catalog = CatalogCache(self.db)
         await bootstrap(self)
         await self._load_revocations()

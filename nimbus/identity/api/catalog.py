@@ -1,0 +1,6 @@
+"""Routes for catalog (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
+POLICY: dict[str, str] = {}

@@ -1,0 +1,6 @@
+"""Routes for consumers (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
+POLICY: dict[str, str] = {}
