@@ -32,7 +32,8 @@ class RevocationEvent:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RevocationEvent:
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+        fields: dict[str, Any] = {k: data.get(k) for k in cls.__dataclass_fields__}
+        return cls(**fields)
 
     def matches(self, token: TokenData) -> bool:
         if token.issued_at > self.issued_before:

@@ -1,6 +1,7 @@
 """Typed settings: defaults, then a YAML config file, then NIMBUS_* environment variables.
 
-Nested sections use a double underscore in the environment, e.g. NIMBUS_IDENTITY__TOKEN_EXPIRATION=600.
+Nested sections use a double underscore in the environment, e.g.
+NIMBUS_IDENTITY__TOKEN_EXPIRATION=600.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class Settings(BaseSettings):
     services: list[str] = Field(default_factory=lambda: list(ALL_SERVICES))
     max_body_bytes: int = 1024 * 1024
     log_level: str = "warning"
-    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    identity: IdentitySettings = Field(default_factory=lambda: IdentitySettings())
     # Per-service overrides of database_url, e.g. NIMBUS_DATABASES__IDENTITY__DATABASE_URL.
     databases: dict[str, ServiceDatabase] = Field(default_factory=dict)
 
@@ -100,8 +101,8 @@ class _YamlSource(PydanticBaseSettingsSource):
         path = os.environ.get("NIMBUS_CONFIG_FILE")
         if not path:
             state = os.environ.get("NIMBUS_STATE_DIR")
-            candidate = Path(state) / "nimbus.yaml" if state else default_state_dir() / "nimbus.yaml"
-            path = str(candidate)
+            folder = Path(state) if state else default_state_dir()
+            path = str(folder / "nimbus.yaml")
         p = Path(path)
         if not p.is_file():
             return {}

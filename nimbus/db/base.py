@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, String, TypeDecorator
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from nimbus.common.timeutils import aware, utcnow
 
@@ -42,11 +42,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return aware(value) if value is not None else None
 
 
-def make_base(service: str) -> type[DeclarativeBase]:
-    class Base(DeclarativeBase):
-        metadata = MetaData(naming_convention=NAMING, info={"service": service})
-
-    return Base
+def service_metadata(service: str) -> MetaData:
+    """Each service declares `class Base(DeclarativeBase): metadata = service_metadata(name)`,
+    so its metadata holds only its own tables."""
+    return MetaData(naming_convention=NAMING, info={"service": service})
 
 
 class TimestampMixin:

@@ -20,7 +20,7 @@ from nimbus.db.migrate import alembic_config, upgrade
 
 async def main(service: str, message: str) -> None:
     models = importlib.import_module(f"nimbus.{service}.models")
-    migrations = Path(models.__file__).parent / "migrations"
+    migrations = Path(str(models.__file__)).parent / "migrations"
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite+aiosqlite:///{tmp}/scratch.db")
         await upgrade(db, service, migrations, models.Base.metadata)

@@ -31,7 +31,8 @@ class CatalogCache:
                 select(CatalogService).where(CatalogService.enabled.is_(True)))).all()
             endpoints = (await session.scalars(
                 select(Endpoint).where(Endpoint.enabled.is_(True)))).all()
-            links = (await session.execute(select(ProjectEndpoint))).all()
+            links = (await session.execute(
+                select(ProjectEndpoint.endpoint_id, ProjectEndpoint.project_id))).all()
         by_service: dict[str, list[Endpoint]] = {}
         for ep in endpoints:
             by_service.setdefault(ep.service_id, []).append(ep)

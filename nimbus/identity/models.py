@@ -17,12 +17,16 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from nimbus.common.timeutils import utcnow
-from nimbus.db.base import UTCDateTime, make_base
+from nimbus.db.base import UTCDateTime, service_metadata
 
-Base = make_base("identity")
+
+class Base(DeclarativeBase):
+    metadata = service_metadata("identity")
+
+
 
 # Keystone's sentinels: a domain's own domain_id, and a global role's domain_id. Real values
 # (not NULL) so that unique constraints on (domain_id, name) hold for them too.

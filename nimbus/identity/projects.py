@@ -307,13 +307,24 @@ async def delete_domain(session: AsyncSession, svc: IdentityService, domain: Pro
         raise Forbidden("Cannot delete a domain that is enabled, please disable it first.")
     projects = (await session.scalars(select(Project).where(
         Project.domain_id == domain.id))).all()
-    for project in sorted(projects, key=lambda p: -len(p.id)):
+    parent_of = {p.id: p.parent_id for p in projects}
+
+    def depth(pid: str) -> int:
+        n = 0
+        while parent_of.get(pid) in parent_of:
+            pid, n = parent_of[pid] or "", n + 1
+        return n
+
+    for project in sorted(projects, key=lambda p: -depth(p.id)):  # leaves first
         await _remove_project_rows(session, svc, project)
-    for model in (User, Group):
-        rows = (await session.scalars(select(model).where(model.domain_id == domain.id))).all()
-        for row in rows:
-            await session.execute(delete(Assignment).where(Assignment.actor_id == row.id))
-            await session.delete(row)
+    user_ids = (await session.scalars(select(User.id).where(User.domain_id == domain.id))).all()
+    group_ids = (await session.scalars(
+        select(Group.id).where(Group.domain_id == domain.id))).all()
+    actors = [*user_ids, *group_ids]
+    if actors:
+        await session.execute(delete(Assignment).where(Assignment.actor_id.in_(actors)))
+        await session.execute(delete(User).where(User.id.in_(user_ids)))
+        await session.execute(delete(Group).where(Group.id.in_(group_ids)))
     roles = (await session.scalars(select(Role).where(
         Role.domain_id == domain.id, Role.domain_id != GLOBAL_ROLE))).all()
     for role in roles:

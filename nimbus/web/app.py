@@ -33,7 +33,8 @@ def validation_message(errors: Sequence[Any]) -> str:
     field = ".".join(loc)
     msg = first.get("msg", "is invalid")
     if kind == "missing":
-        return f"Invalid input for field '{field}': '{loc[-1] if loc else field}' is a required property."
+        prop = loc[-1] if loc else field
+        return f"Invalid input for field '{field}': '{prop}' is a required property."
     if kind == "extra_forbidden":
         return f"Invalid input for field '{field}': additional properties are not allowed."
     if not field:
