@@ -19,9 +19,12 @@ class CatalogCache:
         self._services: list[dict[str, Any]] | None = None
         self._filters: dict[str, set[str]] = {}
         self._loaded_at = 0.0
+        self._scoped: dict[str | None, list[dict[str, Any]]] = {}
+        self._services_seen: list[dict[str, Any]] | None = None
 
     def invalidate(self) -> None:
         self._services = None
+        self._scoped.clear()
 
     async def _load(self) -> list[dict[str, Any]]:
         if self._services is not None and time.monotonic() - self._loaded_at < _TTL:
@@ -57,6 +60,12 @@ class CatalogCache:
         """The catalog with $(project_id)s filled in; endpoints that need a project but have
         none are left out, and a project with endpoint filters sees only those endpoints."""
         services = await self._load()
+        cached = self._scoped.get(project_id)
+        if cached is not None and services is self._services_seen:
+            return cached
+        if services is not self._services_seen:
+            self._scoped.clear()
+            self._services_seen = services
         allowed = self._filters.get(project_id or "")
         result = []
         for svc in services:
@@ -74,4 +83,7 @@ class CatalogCache:
                            .replace("%(tenant_id)s", project_id))
                 eps.append({**ep, "url": url})
             result.append({**svc, "endpoints": eps})
+        if len(self._scoped) > 10000:
+            self._scoped.clear()
+        self._scoped[project_id] = result
         return result

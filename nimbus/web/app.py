@@ -44,8 +44,12 @@ def validation_message(errors: Sequence[Any]) -> str:
 
 def create_api(title: str, formatter: ErrorFormatter, *, auth: TokenAuth | None,
                max_body_bytes: int = 1024 * 1024, openapi: bool = True) -> FastAPI:
+    # FastAPI's built-in OpenTelemetry probes the tracer setup on every request; we trace with
+    # request ids and bus notifications instead.
     app = FastAPI(title=title, openapi_url="/openapi.json" if openapi else None,
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None,
+                  telemetry={"tracing": False, "metrics": False, "logs": False,
+                             "operation_spans": False})
 
     def render(err: ApiError) -> Response:
         return json_response(formatter(err), err.status, err.headers or None)

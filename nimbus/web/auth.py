@@ -46,7 +46,8 @@ def context_from_token(data: TokenData, token: str, request_id: str = "") -> Req
     )
 
 
-def request_context(request: Request) -> RequestContext:
+# Dependencies are async on purpose: FastAPI runs sync ones in a thread pool.
+async def request_context(request: Request) -> RequestContext:
     """FastAPI dependency: the caller's context, or 401."""
     ctx: RequestContext | None = request.scope.get("nimbus.context")
     if ctx is None or ctx.user_id is None:
@@ -55,7 +56,7 @@ def request_context(request: Request) -> RequestContext:
     return ctx
 
 
-def optional_context(request: Request) -> RequestContext:
+async def optional_context(request: Request) -> RequestContext:
     """The context of a route that also answers anonymous callers."""
     ctx: RequestContext | None = request.scope.get("nimbus.context")
     return ctx if ctx is not None else RequestContext()

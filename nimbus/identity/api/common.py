@@ -46,7 +46,7 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def caller(request: Request, ctx: RequestContext = Depends(request_context)) -> Caller:
+async def caller(request: Request, ctx: RequestContext = Depends(request_context)) -> Caller:
     return Caller(request, ctx, service(request))
 
 

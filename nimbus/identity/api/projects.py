@@ -103,10 +103,9 @@ async def list_projects(
     if not c.ctx.is_admin and not domain_id and c.ctx.domain_id:
         filters["domain_id"] = c.ctx.domain_id
     async with c.svc.db.session() as session:
-        rows = await logic.list_projects(session, filters)
-        tag_map = await logic.tags_of(session, [p.id for p in rows])
+        rows = await logic.list_projects_tagged(session, filters)
     base = c.url("")
-    return json_response({"projects": [logic.render(p, tag_map[p.id], base) for p in rows],
+    return json_response({"projects": [logic.render(p, tags, base) for p, tags in rows],
                           "links": c.collection_links()})
 
 
@@ -271,10 +270,10 @@ async def list_domains(c: Caller = Depends(caller), name: str | None = None,
                        enabled: str | None = None) -> Response:
     c.enforce("identity:list_domains")
     async with c.svc.db.session() as session:
-        rows = await logic.list_domains(session, {"name": name, "enabled": truthy(enabled)})
-        tag_map = await logic.tags_of(session, [d.id for d in rows])
+        rows = await logic.list_domains_tagged(session, {"name": name,
+                                                         "enabled": truthy(enabled)})
     base = c.url("")
-    return json_response({"domains": [logic.render(d, tag_map[d.id], base) for d in rows],
+    return json_response({"domains": [logic.render(d, tags, base) for d, tags in rows],
                           "links": c.collection_links()})
 
 
