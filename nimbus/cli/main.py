@@ -53,6 +53,15 @@ def _pid(settings: Settings) -> int | None:
         return None
 
 
+def _running_endpoint(settings: Settings) -> str:
+    """Where the background cloud listens: recorded at start, whatever flags made it."""
+    try:
+        recorded = json.loads((settings.state_dir / "status.json").read_text())
+        return str(recorded.get("endpoint") or settings.endpoint)
+    except (OSError, ValueError):
+        return settings.endpoint
+
+
 def _ready(url: str) -> bool:
     try:
         return httpx.get(url + "/identity/v3", timeout=1).status_code == 200
@@ -72,9 +81,9 @@ def up(state_dir: StateDir = None, port: Port = None, host: Host = None,
 
         run(settings)
         return
-    if (pid := _pid(settings)) and _ready(settings.endpoint):
+    if (pid := _pid(settings)) and _ready(_running_endpoint(settings)):
         console.print(f"[yellow]Nimbus is already running[/] (pid {pid}).")
-        _print_access(settings)
+        _print_access(settings, _running_endpoint(settings))
         return
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     status_file = settings.state_dir / "status.json"
@@ -109,15 +118,15 @@ def up(state_dir: StateDir = None, port: Port = None, host: Host = None,
             raise typer.Exit(1)
     console.print(f"[green]Nimbus is up[/] in {time.monotonic() - started:.1f} s "
                   f"(pid {child.pid}).")
-    _print_access(settings)
+    _print_access(settings, settings.endpoint)
 
 
-def _print_access(settings: Settings) -> None:
+def _print_access(settings: Settings, endpoint: str) -> None:
     from nimbus.cli import cloudsyaml
 
     password_file = settings.state_dir / "admin-password"
     password = settings.identity.admin_password or password_file.read_text().strip()
-    auth_url = settings.endpoint + "/identity/v3"
+    auth_url = endpoint + "/identity/v3"
     entry = cloudsyaml.cloud_entry(auth_url, password, settings.region)
     written = [settings.state_dir / "clouds.yaml",
                Path.home() / ".config" / "openstack" / "clouds.yaml"]
@@ -157,8 +166,9 @@ def status(state_dir: StateDir = None) -> None:
     """Say whether the all-in-one cloud runs and answers."""
     settings = load_settings(state_dir)
     pid = _pid(settings)
-    answering = _ready(settings.endpoint)
-    console.print(f"pid: {pid or '-'}  endpoint: {settings.endpoint}  "
+    endpoint = _running_endpoint(settings)
+    answering = pid is not None and _ready(endpoint)
+    console.print(f"pid: {pid or '-'}  endpoint: {endpoint}  "
                   f"answering: {'yes' if answering else 'no'}")
     if not answering:
         raise typer.Exit(1)

@@ -1,0 +1,47 @@
+"""`nimbus up` as a user runs it: background start, clouds.yaml, status, down."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.support.cloud import OPENSTACK_CLI, free_port
+
+NIMBUS = [sys.executable, "-m", "nimbus.cli.main"]
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_up_prints_access_writes_clouds_yaml_and_down_stops(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    port = str(free_port())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "NIMBUS_"))}
+    env.update(HOME=str(tmp_path), COLUMNS="200")
+    up = run([*NIMBUS, "up", "--state-dir", str(state), "--port", port], env)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "Nimbus is up" in up.stdout
+        assert f"http://127.0.0.1:{port}/identity/v3" in up.stdout
+        password = (state / "admin-password").read_text().strip()
+        assert password in up.stdout
+        clouds = yaml.safe_load((tmp_path / ".config/openstack/clouds.yaml").read_text())
+        assert clouds["clouds"]["nimbus"]["auth"]["password"] == password
+        assert (state / "clouds.yaml").is_file()
+        token = run([OPENSTACK_CLI, "--os-cloud", "nimbus", "token", "issue", "-f", "value",
+                     "-c", "project_id"], env)
+        assert token.returncode == 0, token.stderr
+        assert len(token.stdout.strip()) == 32
+        again = run([*NIMBUS, "up", "--state-dir", str(state), "--port", port], env)
+        assert "already running" in again.stdout
+        status = run([*NIMBUS, "status", "--state-dir", str(state)], env)
+        assert status.returncode == 0 and f":{port}" in status.stdout
+    finally:
+        down = run([*NIMBUS, "down", "--state-dir", str(state)], env)
+    assert "stopped" in down.stdout
+    assert run([*NIMBUS, "status", "--state-dir", str(state)], env).returncode == 1
