@@ -61,4 +61,7 @@ def run(settings: Settings, services: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import uvloop
 
+    from nimbus.common.memory import return_large_blocks_to_the_os
+
+    return_large_blocks_to_the_os()
     uvloop.run(serve(settings, services))
