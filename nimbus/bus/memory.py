@@ -1,11 +1,13 @@
 """In-process bus backend for the all-in-one; same behaviour as the RabbitMQ backend.
 
 It models the broker's queues so routing matches the rabbit backend exactly:
-- one work queue per topic shared by every server of the topic, one queue per
-  (topic, server), one private fanout queue per server; these vanish with their last
-  consumer (messages for a queue nobody consumes are dropped, so call() times out);
-- one private queue per plain subscriber, one shared queue per (pool, pattern) that outlives
-  its subscribers (buffering at most POOL_MAX_LENGTH notifications, oldest dropped first).
+- one work queue per topic shared by every server of the topic and one queue per
+  (topic, server); created by the first server, they outlive their servers (holding at most
+  MAX_LENGTH messages, oldest dropped) so a restarted server picks up what was sent
+  meanwhile; a call that expired while queued is skipped. Messages for a topic or server
+  nobody ever served are dropped, so call() times out;
+- one private fanout queue per server and one per plain subscriber, gone with it;
+- one shared queue per (pool, pattern) that outlives its subscribers like RPC queues.
 Each queue hands messages round-robin to consumers that have a free concurrency slot.
 Bodies are JSON-encoded and decoded exactly as on the wire. Nothing is shared between two
 MemoryBus instances.
@@ -35,7 +37,7 @@ from nimbus.bus.target import Target
 
 log = logging.getLogger("nimbus.bus.memory")
 
-POOL_MAX_LENGTH = 10_000
+MAX_LENGTH = 10_000
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,8 @@ class MemoryBus:
     def _rpc_queue(self, routing_key: str) -> _MemQueue:
         queue = self._rpc.get(routing_key)
         if queue is None:
-            queue = self._rpc[routing_key] = _MemQueue(routing_key, auto_delete=True)
+            queue = _MemQueue(routing_key, auto_delete=False, max_length=MAX_LENGTH)
+            self._rpc[routing_key] = queue
         return queue
 
     def _deliver_reply(self, reply_id: str, body: bytes) -> None:
@@ -338,7 +341,7 @@ class MemoryBus:
             queue = (
                 existing[1]
                 if existing is not None
-                else _MemQueue(name, auto_delete=False, max_length=POOL_MAX_LENGTH)
+                else _MemQueue(name, auto_delete=False, max_length=MAX_LENGTH)
             )
         self._notify[name] = (event_pattern, queue)
         self._receivers.add(sub)

@@ -3,20 +3,24 @@
 Topology (all exchanges are durable topic exchanges):
 - "nimbus.rpc": routing key "<topic>" goes to the work queue "nimbus.rpc.<topic>", shared by
   every server of the topic (RabbitMQ round-robins it); "<topic>:<server>" goes to
-  "nimbus.rpc.<topic>:<server>". Both auto-delete with their last consumer, so a call nobody
-  serves is dropped and times out. Messages are transient; calls expire in the queue after
-  their timeout. Servers ack on receipt (at most once: a handler never runs twice).
+  "nimbus.rpc.<topic>:<server>". Both outlive their consumers (so casts and calls sent while
+  a server restarts or reconnects wait for it) until unused for QUEUE_EXPIRES_MS, and hold
+  at most QUEUE_MAX_LENGTH messages (oldest dropped). A routing key no server ever declared
+  a queue for is dropped, so the call times out. Messages are transient; a call expires in
+  the queue when its timeout passes. Servers ack on receipt (at most once: a handler never
+  runs twice, even if the connection drops mid-handler).
 - "nimbus.fanout": routing key "<topic>"; each server has a private exclusive queue.
 - "nimbus.notify": routing key = event_type. A plain subscriber has a private exclusive
-  queue; a pool has the shared durable queue "nimbus.notify.<pool>.<pattern>" that survives
-  its subscribers for POOL_QUEUE_EXPIRES_MS of disuse and holds at most POOL_MAX_LENGTH
-  messages (oldest dropped). Notifications are published persistent and acked after the
-  handler returns, so a pool gets each notification at least once even if a subscriber dies
-  mid-handler. Bindings are a superset of the fnmatch pattern; receivers filter exactly.
+  queue; a pool has the shared durable queue "nimbus.notify.<pool>.<pattern>" (unsafe
+  characters replaced, hash appended) that outlives its subscribers with the same limits.
+  Notifications are published persistent and acked after the handler returns, so a pool gets
+  each notification at least once even if a subscriber dies mid-handler. Bindings are a
+  superset of the fnmatch pattern; receivers filter exactly.
 - Replies go through the default exchange to the bus's exclusive "nimbus.reply.<id>" queue,
   matched to calls by correlation id.
 
-Every publish waits for a publisher confirm. While the broker is unreachable, publishes
+Every publish waits for a publisher confirm. While the broker is unreachable (and until every
+channel, queue and consumer of the bus is restored after reconnecting), publishes
 (call, cast, fanout, notify, replies) wait for the reconnect and retry until their deadline
 (call: its timeout; others: publish_timeout), then raise BusTimeout. connect_robust
 re-declares queues and bindings and re-consumes after a reconnect.
@@ -60,8 +64,12 @@ log = logging.getLogger("nimbus.bus.rabbit")
 RPC_EXCHANGE = "nimbus.rpc"
 FANOUT_EXCHANGE = "nimbus.fanout"
 NOTIFY_EXCHANGE = "nimbus.notify"
-POOL_QUEUE_EXPIRES_MS = 600_000
-POOL_MAX_LENGTH = 10_000
+QUEUE_EXPIRES_MS = 600_000
+QUEUE_MAX_LENGTH = 10_000
+_SHARED_QUEUE_ARGS: dict[str, Any] = {
+    "x-expires": QUEUE_EXPIRES_MS,
+    "x-max-length": QUEUE_MAX_LENGTH,
+}
 _CLEANUP_TIMEOUT = 5.0
 
 
@@ -110,9 +118,11 @@ class _RabbitReceiver:
             return
         self._stopped = True
         self._bus._receivers.discard(self)
+        # When disconnected, don't wait for the broker: cancel() and close() forget the
+        # consumers and the channel before their first await, so nothing is restored later.
         for queue, tag in self._consumers:
             try:
-                async with asyncio.timeout(_CLEANUP_TIMEOUT):
+                async with asyncio.timeout(self._bus._cleanup_timeout()):
                     await queue.cancel(tag)
             except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
                 log.debug("could not cancel consumer %s: %s", tag, exc)
@@ -120,7 +130,7 @@ class _RabbitReceiver:
         await self._pool.drain(self._grace)
         if self._channel is not None:
             try:
-                async with asyncio.timeout(_CLEANUP_TIMEOUT):
+                async with asyncio.timeout(self._bus._cleanup_timeout()):
                     await self._channel.close()
             except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
                 log.debug("could not close channel: %s", exc)
@@ -140,13 +150,13 @@ class RabbitServer(_RabbitReceiver):
         target = self.target
         channel = await self._open()
         work = await channel.declare_queue(
-            _queue_name("nimbus.rpc", target.topic), auto_delete=True
+            _queue_name("nimbus.rpc", target.topic), arguments=_SHARED_QUEUE_ARGS
         )
         await work.bind(RPC_EXCHANGE, routing_key=target.topic)
         await self._consume(work)
         if target.server is not None:
             direct = await channel.declare_queue(
-                _queue_name("nimbus.rpc", target.routing_key), auto_delete=True
+                _queue_name("nimbus.rpc", target.routing_key), arguments=_SHARED_QUEUE_ARGS
             )
             await direct.bind(RPC_EXCHANGE, routing_key=target.routing_key)
             await self._consume(direct)
@@ -217,7 +227,7 @@ class RabbitSubscription(_RabbitReceiver):
             queue = await channel.declare_queue(
                 _queue_name("nimbus.notify", pool, self.pattern),
                 durable=True,
-                arguments={"x-expires": POOL_QUEUE_EXPIRES_MS, "x-max-length": POOL_MAX_LENGTH},
+                arguments=_SHARED_QUEUE_ARGS,
             )
         await queue.bind(NOTIFY_EXCHANGE, routing_key=codec.binding_key(self.pattern))
         await self._consume(queue)
@@ -269,6 +279,8 @@ class RabbitBus:
         self.reconnect_count = 0
         """How many times the connection was re-established (diagnostics)."""
         self._reconnected = asyncio.Event()
+        # set while connected with every channel, queue and consumer restored
+        self._ready = asyncio.Event()
 
     def __repr__(self) -> str:
         url = URL(self._url).with_password(None) if "@" in self._url else self._url
@@ -294,6 +306,7 @@ class RabbitBus:
         )
         try:
             connection.reconnect_callbacks.add(self._on_reconnect)
+            connection.close_callbacks.add(self._on_connection_lost)
             pub = await connection.channel(publisher_confirms=True)
             assert isinstance(pub, AbstractRobustChannel)
             for name in (RPC_EXCHANGE, FANOUT_EXCHANGE, NOTIFY_EXCHANGE):
@@ -310,6 +323,7 @@ class RabbitBus:
         self._pub = pub
         self._connection = connection
         self._stopping = False
+        self._ready.set()
 
     async def stop(self) -> None:
         """Stop all servers and subscriptions, fail pending calls, close the connection."""
@@ -323,13 +337,23 @@ class RabbitBus:
         self._pending.clear()
         connection, self._connection, self._pub = self._connection, None, None
         self._exchanges.clear()
+        self._ready.set()  # wake publishers waiting for a reconnect: they fail with BusError
         try:
             await connection.close()
         except CONNECTION_EXCEPTIONS as exc:
             log.debug("error closing connection: %s", exc)
 
+    def _cleanup_timeout(self) -> float:
+        return _CLEANUP_TIMEOUT if self._ready.is_set() else 0.01
+
+    def _on_connection_lost(self, _connection: object, exc: BaseException | None = None) -> None:
+        self._ready.clear()
+        if not self._stopping:
+            log.warning("bus %s lost its RabbitMQ connection (%s); reconnecting", self._id, exc)
+
     def _on_reconnect(self, _connection: object) -> None:
         self.reconnect_count += 1
+        self._ready.set()
         self._reconnected.set()
         log.info("bus %s reconnected to RabbitMQ", self._id)
 
@@ -398,6 +422,10 @@ class RabbitBus:
             reason: object
             try:
                 async with asyncio.timeout(remaining):
+                    # all of our channels restored (the reply queue included), not just this one
+                    await self._ready.wait()
+                    if self._pub is not channel:
+                        raise BusError("bus is stopped")
                     await channel.ready()
                     target = channel.default_exchange if not exchange else self._exchanges[exchange]
                     await target.publish(make_message(), routing_key, mandatory=False)

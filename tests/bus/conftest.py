@@ -74,7 +74,11 @@ def rabbit_vhost() -> Iterator[str]:
     if shutil.which("rabbitmqctl") is None:
         require_rabbit(f"{RABBIT_UNREACHABLE} (rabbitmqctl not found to create a test vhost)")
     vhost = f"nimbus-test-{secrets.token_hex(4)}"
-    rabbitmqctl("add_vhost", vhost)
+    try:
+        rabbitmqctl("add_vhost", vhost)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        stderr = getattr(exc, "stderr", "") or ""
+        require_rabbit(f"cannot create a RabbitMQ test vhost with rabbitmqctl: {stderr.strip()}")
     try:
         rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         yield vhost
