@@ -14,6 +14,7 @@ import httpx
 from starlette.types import ASGIApp
 
 from nimbus.bus import Bus, create_bus
+from nimbus.clients.base import Clients
 from nimbus.common.revocation import RevocationEvent, RevocationList
 from nimbus.common.settings import Settings
 from nimbus.common.tokens import TokenVerifier, load_public_pem
@@ -39,6 +40,7 @@ class Cloud:
         self.services: dict[str, Service] = {}
         self._subscriptions: list[Any] = []
         self.started = False
+        self.clients = Clients(self)
 
     # -- wiring -------------------------------------------------------------------------------
     def database(self, service: str) -> Database:
@@ -79,6 +81,7 @@ class Cloud:
         await self.bus.stop()
         for db in self.databases.values():
             await db.dispose()
+        await self.clients.close()
         self.started = False
 
     def asgi_app(self) -> ASGIApp:

@@ -1,7 +1,8 @@
 """First-start (and every-start) bootstrap, as `keystone-manage bootstrap` does it.
 
 Idempotent: the Default domain, the standard roles and their implications, the admin user and
-project with the admin role on the project and on the system, the region, and a public,
+project with the admin role on the project and on the system, the `service` project with the
+cloud's own service user (admin and service roles), the region, and a public,
 internal and admin endpoint for every service of the deployment (URLs refreshed if they moved).
 """
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nimbus.clients.credentials import SERVICE_PROJECT, SERVICE_USER, service_password
 from nimbus.common.ids import new_id
 from nimbus.common.timeutils import utcnow
 from nimbus.identity.models import (
@@ -63,6 +65,11 @@ async def bootstrap(svc: IdentityService) -> None:
         exists = await session.scalar(select(User.id).where(
             User.name == svc.settings.admin_user, User.domain_id == DEFAULT_DOMAIN_ID))
     password_hash = None if exists else await svc.hasher.hash(password)
+    async with svc.db.session() as session:
+        service_exists = await session.scalar(select(User.id).where(
+            User.name == SERVICE_USER, User.domain_id == DEFAULT_DOMAIN_ID))
+    service_hash = None if service_exists else await svc.hasher.hash(
+        service_password(svc.cloud.settings.state_dir))
     async with svc.db.transaction() as session:
         await _domain(session)
         roles = await _roles(session)
@@ -70,6 +77,10 @@ async def bootstrap(svc: IdentityService) -> None:
         user_id = await _admin_user(session, svc.settings.admin_user, password_hash, project_id)
         for kind, target in ((USER_PROJECT, project_id), (USER_SYSTEM, SYSTEM_TARGET)):
             await _grant(session, kind, user_id, target, roles["admin"])
+        service_project = await _project(session, SERVICE_PROJECT)
+        service_user = await _admin_user(session, SERVICE_USER, service_hash, service_project)
+        for role in ("admin", "service"):
+            await _grant(session, USER_PROJECT, service_user, service_project, roles[role])
         await _region(session, svc.cloud.settings.region)
         for name in svc.cloud.settings.services:
             if name in CATALOG:
@@ -101,6 +112,7 @@ async def _roles(session: AsyncSession) -> dict[str, str]:
 
 
 async def _project(session: AsyncSession, name: str) -> str:
+    """A project in the Default domain, created if missing."""
     pid = await session.scalar(select(Project.id).where(
         Project.name == name, Project.domain_id == DEFAULT_DOMAIN_ID))
     if pid:
@@ -114,6 +126,7 @@ async def _project(session: AsyncSession, name: str) -> str:
 
 async def _admin_user(session: AsyncSession, name: str, password_hash: str | None,
                       project_id: str) -> str:
+    """A user in the Default domain with a default project, created if missing."""
     uid = await session.scalar(select(User.id).where(
         User.name == name, User.domain_id == DEFAULT_DOMAIN_ID))
     if uid:
