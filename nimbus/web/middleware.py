@@ -71,10 +71,18 @@ class ContextMiddleware:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        if content_length > self.max_body_bytes and not content_type.startswith(_STREAMED_TYPES):
-            err = PayloadTooLarge("Request is too large.")
-            await self._send_error(err, send_with_id)
-            return
+        if not content_type.startswith(_STREAMED_TYPES):
+            if content_length > self.max_body_bytes:
+                await self._send_error(PayloadTooLarge("Request is too large."), send_with_id)
+                return
+            if content_length == 0 and scope["method"] in ("POST", "PUT", "PATCH"):
+                # Chunked bodies carry no length: read them here, within the limit.
+                buffered = await _read_limited(receive, self.max_body_bytes)
+                if buffered is None:
+                    await self._send_error(PayloadTooLarge("Request is too large."),
+                                           send_with_id)
+                    return
+                receive = _replay(buffered, receive)
         await self.app(scope, receive, send_with_id)
 
     async def _send_error(self, err: ApiError, send: Any) -> None:
@@ -83,3 +91,33 @@ class ContextMiddleware:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _read_limited(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        body = message.get("body", b"")
+        size += len(body)
+        if size > limit:
+            return None
+        chunks.append(body)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
