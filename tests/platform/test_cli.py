@@ -45,3 +45,40 @@ def test_up_prints_access_writes_clouds_yaml_and_down_stops(tmp_path: Path) -> N
         down = run([*NIMBUS, "down", "--state-dir", str(state)], env)
     assert "stopped" in down.stdout
     assert run([*NIMBUS, "status", "--state-dir", str(state)], env).returncode == 1
+
+
+def test_serve_runs_identity_alone_on_postgresql(tmp_path: Path) -> None:
+    import time
+
+    import httpx
+
+    from tests.support import services
+
+    url, db_name = services.create_database("postgresql")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "NIMBUS_"))}
+    env.update(HOME=str(tmp_path), NIMBUS_DATABASE_URL=url, NIMBUS_SERVICES='["identity"]',
+               NIMBUS_IDENTITY__ADMIN_PASSWORD="serve-pw")
+    proc = subprocess.Popen([*NIMBUS, "serve", "identity", "--state-dir", str(tmp_path / "s"),
+                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        base = f"http://127.0.0.1:{port}/identity/v3"
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                if httpx.get(base, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"id": "default"}, "password": "serve-pw"}}}}}
+        resp = httpx.post(f"{base}/auth/tokens", json=body)
+        assert resp.status_code == 201
+        catalog = {e["type"] for e in resp.json()["token"]["catalog"]}
+        assert catalog == {"identity"}
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+        services.drop_database("postgresql", db_name)
