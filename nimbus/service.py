@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 # name -> "module:factory"; imported only when the service is enabled.
 REGISTRY = {
     "identity": "nimbus.identity.service:IdentityService",
+    "image": "nimbus.image.service:ImageService",
 }
 
 # How each service appears in the catalog: (type, path on its endpoint, URL suffix).

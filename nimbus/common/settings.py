@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-ALL_SERVICES = ("identity",)
+ALL_SERVICES = ("identity", "image")
 
 
 def default_state_dir() -> Path:
@@ -32,6 +32,43 @@ class IdentitySettings(BaseModel):
     admin_user: str = "admin"
     admin_project: str = "admin"
     admin_password: str | None = None  # generated on first start when not set
+    policy_file: Path | None = None
+
+
+class ImageStoreSettings(BaseModel):
+    """One backing store of the image service."""
+
+    type: str = "file"
+    description: str = ""
+    path: Path | None = None  # file stores: default <state_dir>/images/<store id>
+    read_only: bool = False
+    weight: int = 0
+
+
+class ImageSettings(BaseModel):
+    """The image service: stores, limits, quotas and format inspection."""
+
+    stores: dict[str, ImageStoreSettings] = Field(default_factory=lambda: {
+        "local": ImageStoreSettings(description="Local filesystem store")})
+    default_store: str = "local"
+    staging_dir: Path | None = None  # default <state_dir>/images/staging
+    image_size_cap: int = Field(1 << 40, ge=1, description="largest image, in bytes")
+    # Reject data that has no recognisable header for an inspectable disk_format (a qcow2
+    # that is not a qcow2). Detected formats that disagree with disk_format, and unsafe
+    # images (backing or data files), are always rejected.
+    require_format_match: bool = True
+    import_methods: list[str] = Field(default_factory=lambda: ["glance-direct", "copy-image"])
+    # Per-project quotas ("image_count_total", "image_count_uploading", "image_size_total"
+    # and "image_stage_total", sizes in MiB as in Glance's unified limits); -1 is unlimited.
+    quotas: dict[str, int] = Field(default_factory=dict)
+    project_quotas: dict[str, dict[str, int]] = Field(default_factory=dict)
+    property_quota: int = Field(128, ge=0)
+    tag_quota: int = Field(128, ge=0)
+    member_quota: int = Field(128, ge=0)
+    stale_upload_seconds: int = Field(600, ge=5, description="saving/importing with no "
+                                      "progress for this long is reverted by the cleanup")
+    cleanup_interval: int = Field(60, ge=1)
+    fsync: bool = False
     policy_file: Path | None = None
 
 
@@ -62,6 +99,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     log_level: str = "warning"
     identity: IdentitySettings = Field(default_factory=lambda: IdentitySettings())
+    image: ImageSettings = Field(default_factory=lambda: ImageSettings())
     # Per-service overrides of database_url, e.g. NIMBUS_DATABASES__IDENTITY__DATABASE_URL.
     databases: dict[str, ServiceDatabase] = Field(default_factory=dict)
 
