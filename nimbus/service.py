@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 REGISTRY = {
     "identity": "nimbus.identity.service:IdentityService",
     "image": "nimbus.image.service:ImageService",
+    "network": "nimbus.network.service:NetworkService",
 }
 
 # How each service appears in the catalog: (type, path on its endpoint, URL suffix).

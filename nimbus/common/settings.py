@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-ALL_SERVICES = ("identity", "image")
+ALL_SERVICES = ("identity", "image", "network")
 
 
 def default_state_dir() -> Path:
@@ -32,6 +32,31 @@ class IdentitySettings(BaseModel):
     admin_user: str = "admin"
     admin_project: str = "admin"
     admin_password: str | None = None  # generated on first start when not set
+    policy_file: Path | None = None
+
+
+class NetworkSettings(BaseModel):
+    """Networking: segmentation ranges, provider networks and what the bootstrap creates."""
+
+    vxlan_vni_ranges: list[str] = Field(default_factory=lambda: ["1:16777215"],
+                                        description="'min:max' VXLAN VNI ranges")
+    vlan_ranges: list[str] = Field(default_factory=lambda: ["physnet1:100:4094"],
+                                   description="'physnet:min:max' VLAN ranges")
+    flat_networks: list[str] = Field(default_factory=lambda: ["public", "physnet1"],
+                                     description="physical networks usable as flat")
+    tenant_network_type: str = "vxlan"
+    global_mtu: int = Field(1500, ge=68)
+    base_mac: str = "fa:16:3e:00:00:00"
+    dns_domain: str = "openstacklocal."
+    agent_down_time: int = Field(75, ge=5, description="seconds without a heartbeat = dead")
+    bootstrap: bool = True
+    public_network: str = "public"
+    public_physical_network: str = "public"
+    public_cidr: str = "172.24.4.0/24"
+    public_pool: tuple[str, str] = ("172.24.4.2", "172.24.4.254")
+    private_network: str = "private"
+    private_cidr: str = "10.0.0.0/26"
+    router_name: str = "router1"
     policy_file: Path | None = None
 
 
@@ -100,6 +125,7 @@ class Settings(BaseSettings):
     log_level: str = "warning"
     identity: IdentitySettings = Field(default_factory=lambda: IdentitySettings())
     image: ImageSettings = Field(default_factory=lambda: ImageSettings())
+    network: NetworkSettings = Field(default_factory=lambda: NetworkSettings())
     # Per-service overrides of database_url, e.g. NIMBUS_DATABASES__IDENTITY__DATABASE_URL.
     databases: dict[str, ServiceDatabase] = Field(default_factory=dict)
 

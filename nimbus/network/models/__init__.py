@@ -1,0 +1,28 @@
+"""The network service's tables."""
+
+from nimbus.network.models.base import Base, Standard
+from nimbus.network.models.core import IPAllocation, Network, Port, PortSecurityGroup, Subnet
+from nimbus.network.models.l3 import FloatingIP, PortForwarding, Router, RouterPort
+from nimbus.network.models.misc import (
+    AddressScope,
+    Agent,
+    Mark,
+    NetworkAgentBinding,
+    Quota,
+    RBACPolicy,
+    SubnetPool,
+    Tag,
+)
+from nimbus.network.models.security import (
+    AddressGroup,
+    DefaultSecurityGroup,
+    SecurityGroup,
+    SecurityGroupRule,
+)
+
+__all__ = [
+    "AddressGroup", "AddressScope", "Agent", "Base", "DefaultSecurityGroup", "FloatingIP",
+    "IPAllocation", "Mark", "Network", "NetworkAgentBinding", "Port", "PortForwarding",
+    "PortSecurityGroup", "Quota", "RBACPolicy", "Router", "RouterPort", "SecurityGroup",
+    "SecurityGroupRule", "Standard", "Subnet", "SubnetPool", "Tag",
+]

@@ -1,0 +1,155 @@
+"""The agent boundary over the bus.
+
+Server side (topic "network-server"): agents report their state (heartbeats), report a
+port's status once wired, and ask for everything their host must wire (resync).
+
+Agent side (topic "network-agent", one server name per host): the server casts
+`port_update` (with the computed wiring) and `port_delete` to the host a port is bound to,
+and fans out `security_groups_updated` so agents refresh their rules.
+
+Compute: when a compute-owned port goes ACTIVE, the server casts `external_instance_event`
+with a `network-vif-plugged` event to topic "compute" (upstream's boot handshake), and
+`network-vif-unplugged` when it goes DOWN.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from nimbus.bus import Server, Target
+from nimbus.common.ids import new_uuid
+from nimbus.common.timeutils import aware, utcnow
+from nimbus.network import standard, wiring
+from nimbus.network.models import Agent, Port
+
+if TYPE_CHECKING:
+    from nimbus.network.service import NetworkService
+
+LOG = logging.getLogger(__name__)
+
+SERVER_TOPIC = "network-server"
+AGENT_TOPIC = "network-agent"
+COMPUTE_TOPIC = "compute"
+AGENT_TYPES = {"l2": "Linux bridge agent", "dhcp": "DHCP agent", "l3": "L3 agent",
+               "metadata": "Metadata agent"}
+
+
+def is_alive(svc: NetworkService, agent: Agent) -> bool:
+    limit = timedelta(seconds=svc.settings.agent_down_time)
+    return utcnow() - aware(agent.heartbeat_timestamp) <= limit
+
+
+class ServerEndpoint:
+    """What agents call on the server."""
+
+    version = "1.0"
+
+    def __init__(self, svc: NetworkService) -> None:
+        self.svc = svc
+
+    async def report_state(self, context: dict[str, Any], agent: dict[str, Any]) -> str:
+        """Register or refresh an agent: {agent_type, binary, host, topic, configurations,
+        availability_zone, start_flag}."""
+        now = utcnow()
+        async with self.svc.db.transaction() as session:
+            row = (await session.scalars(select(Agent).where(
+                Agent.agent_type == agent["agent_type"], Agent.host == agent["host"]))).first()
+            if row is None:
+                row = Agent(id=new_uuid(), agent_type=agent["agent_type"],
+                            binary=agent.get("binary", ""), topic=agent.get("topic", ""),
+                            host=agent["host"], admin_state_up=True, description="",
+                            availability_zone=agent.get("availability_zone"),
+                            configurations=agent.get("configurations", {}),
+                            created_at=now, started_at=now, heartbeat_timestamp=now)
+                session.add(row)
+            else:
+                row.heartbeat_timestamp = now
+                row.configurations = agent.get("configurations", row.configurations)
+                if agent.get("start_flag"):
+                    row.started_at = now
+            agent_id = row.id
+        return agent_id
+
+    async def update_port_status(self, context: dict[str, Any], port_id: str, status: str,
+                                 host: str | None = None) -> bool:
+        return await port_status(self.svc, port_id, status, host)
+
+    async def get_host_wiring(self, context: dict[str, Any], host: str) -> list[dict[str, Any]]:
+        async with self.svc.db.session() as session:
+            return await wiring.for_host(session, host)
+
+    async def get_network_dhcp(self, context: dict[str, Any],
+                               network_id: str) -> dict[str, Any]:
+        async with self.svc.db.session() as session:
+            return await wiring.dhcp_for_network(session, network_id)
+
+
+async def serve(svc: NetworkService) -> list[Server]:
+    return [await svc.cloud.bus.serve(Target(SERVER_TOPIC), ServerEndpoint(svc))]
+
+
+async def port_status(svc: NetworkService, port_id: str, status: str,
+                      host: str | None) -> bool:
+    if status not in ("ACTIVE", "DOWN", "BUILD", "ERROR"):
+        return False
+    async with svc.db.transaction() as session:
+        port = await session.get(Port, port_id)
+        if port is None or (host and port.binding_host_id and host != port.binding_host_id):
+            return False
+        if port.status == status:
+            return True
+        port.status = status
+        standard.bump(port)
+        device_id, owner = port.device_id, port.device_owner
+        body = {"id": port.id, "status": status, "network_id": port.network_id,
+                "device_id": device_id, "device_owner": owner}
+    await svc.notify("port.update.end", {"port": body})
+    if owner.startswith("compute:") and device_id and status in ("ACTIVE", "DOWN"):
+        name = "network-vif-plugged" if status == "ACTIVE" else "network-vif-unplugged"
+        event = {"name": name, "server_uuid": device_id, "tag": port_id,
+                 "status": "completed"}
+        try:
+            await svc.cloud.bus.cast(Target(COMPUTE_TOPIC), "external_instance_event",
+                                     events=[event])
+        except Exception:
+            LOG.exception("could not send %s for port %s", name, port_id)
+    return True
+
+
+async def send_port_updates(svc: NetworkService, port_ids: list[str],
+                            old_host: str | None = None) -> None:
+    async with svc.db.session() as session:
+        ports = (await session.scalars(select(Port).where(Port.id.in_(port_ids)))).all()
+        wired = await wiring.for_ports(session, ports)
+    for item in wired:
+        host = item["host"]
+        if old_host and old_host != host:
+            await _cast(svc, old_host, "port_delete", port_id=item["port_id"],
+                        network_id=item["network"]["id"])
+        if host:
+            await _cast(svc, host, "port_update", port=item)
+
+
+async def send_port_delete(svc: NetworkService, port_id: str, network_id: str,
+                           host: str) -> None:
+    if host:
+        await _cast(svc, host, "port_delete", port_id=port_id, network_id=network_id)
+
+
+async def send_security_groups_updated(svc: NetworkService, sg_ids: list[str]) -> None:
+    try:
+        await svc.cloud.bus.fanout(AGENT_TOPIC, "security_groups_updated",
+                                   security_groups=sg_ids)
+    except Exception:
+        LOG.exception("could not announce security group changes")
+
+
+async def _cast(svc: NetworkService, host: str, method: str, **kwargs: Any) -> None:
+    try:
+        await svc.cloud.bus.cast(Target(AGENT_TOPIC, server=host), method, **kwargs)
+    except Exception:
+        LOG.exception("could not cast %s to the agent on %s", method, host)
