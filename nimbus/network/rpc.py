@@ -153,3 +153,32 @@ async def _cast(svc: NetworkService, host: str, method: str, **kwargs: Any) -> N
         await svc.cloud.bus.cast(Target(AGENT_TOPIC, server=host), method, **kwargs)
     except Exception:
         LOG.exception("could not cast %s to the agent on %s", method, host)
+
+
+DHCP_TOPIC = "dhcp-agent"
+
+
+async def schedule_and_send_dhcp(svc: NetworkService, network_id: str) -> None:
+    """A subnet changed: make sure live DHCP agents serve the network, then update them."""
+    from nimbus.network.agent_state import schedule_network
+
+    async with svc.db.transaction() as session:
+        await schedule_network(session, svc, network_id)
+    await send_dhcp_update(svc, network_ids=[network_id])
+
+
+async def send_dhcp_update(svc: NetworkService, network_ids: list[str]) -> None:
+    from nimbus.network.agent_state import agents_for
+
+    for network_id in set(network_ids):
+        async with svc.db.session() as session:
+            hosts = [a.host for a in await agents_for(session, network_id, "dhcp")]
+            if not hosts:
+                continue
+            payload = await wiring.dhcp_for_network(session, network_id)
+        for host in hosts:
+            try:
+                await svc.cloud.bus.cast(Target(DHCP_TOPIC, server=host), "network_update",
+                                         network=payload)
+            except Exception:
+                LOG.exception("could not update the DHCP agent on %s", host)

@@ -80,11 +80,18 @@ class NetworkService:
         ids = [p["id"] for p in ports if p.get("binding:host_id") or old_host]
         if ids:
             await rpc.send_port_updates(self, ids, old_host)
+        await rpc.send_dhcp_update(self, [p["network_id"] for p in ports])
 
     async def port_deleted(self, port_id: str, network_id: str, host: str) -> None:
         from nimbus.network import rpc
 
         await rpc.send_port_delete(self, port_id, network_id, host)
+        await rpc.send_dhcp_update(self, [network_id])
+
+    async def subnets_changed(self, network_id: str) -> None:
+        from nimbus.network import rpc
+
+        await rpc.schedule_and_send_dhcp(self, network_id)
 
     async def security_groups_changed(self, sg_ids: list[str]) -> None:
         from nimbus.network import rpc

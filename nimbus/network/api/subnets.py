@@ -42,6 +42,8 @@ async def create_subnets(body: dict[str, Any] = Body(...),
         bodies = await logic.render_many(session, rows)
     for b in bodies:
         await notify(c, "subnet.create.end", "subnet", b)
+    for network_id in {b["network_id"] for b in bodies}:
+        await c.svc.subnets_changed(network_id)
     return created("subnet", "subnets", bodies, bulk)
 
 
@@ -76,6 +78,7 @@ async def update_subnet(subnet_id: str, body: dict[str, Any] = Body(...),
         await session.flush()
         out = (await logic.render_many(session, [subnet]))[0]
     await notify(c, "subnet.update.end", "subnet", out)
+    await c.svc.subnets_changed(out["network_id"])
     return shown(c, "subnet", out)
 
 
