@@ -52,6 +52,12 @@ class TokenData:
     app_cred_id: str | None = None
     app_cred_restricted: bool = True
     password_expires_at: float | None = None
+    # Added for application credentials and trusts (optional, at the end: the order is the format).
+    app_cred_name: str | None = None
+    trust_id: str | None = None
+    trustor_user_id: str | None = None
+    trustee_user_id: str | None = None
+    trust_impersonation: bool = False
 
     @property
     def audit_id(self) -> str:

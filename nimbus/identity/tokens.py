@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nimbus.common.timeutils import aware, isotime, utcnow
 from nimbus.common.tokens import InvalidToken, TokenData
-from nimbus.identity import effective
+from nimbus.identity import effective, trusts
 from nimbus.identity.models import ROOT_DOMAIN, ApplicationCredential, Project, User
 from nimbus.web.errors import BadRequest, Forbidden, Unauthorized
 
@@ -137,13 +137,19 @@ async def _password(session: AsyncSession, svc: IdentityService, data: Any) -> A
 
 async def _token(session: AsyncSession, svc: IdentityService, data: Any) -> Authenticated:
     data = _dict(data, "identity.token")
-    token_id = _str(data.get("id"), "identity.token.id")
+    token_id = data.get("id")
+    if not isinstance(token_id, str) or not token_id or len(token_id) > 8192:
+        raise BadRequest("Invalid input for field 'identity.token.id': expected a token.")
     try:
         base = svc.cloud.token_auth.validate(token_id)
     except InvalidToken as exc:
         raise Unauthorized(str(exc)) from None
     if base.app_cred_id:
         raise Forbidden("Cannot rescope a token that was issued for an application credential.")
+    if base.trust_id:
+        raise Forbidden("You are not authorized to perform the requested action: Using "
+                        "trust-scoped token to create another token. Create a new trust-scoped "
+                        "token instead.")
     user = await session.get(User, base.user_id)
     if user is None:
         raise Unauthorized(AUTH_FAILED)
@@ -227,7 +233,10 @@ async def issue(session: AsyncSession, svc: IdentityService, auth: dict[str, Any
     )
     scope = auth.get("scope")
     if who.app_cred is not None:
-        return await _scope_app_cred(session, data, who.app_cred, scope)
+        if "scope" in auth:
+            raise Unauthorized("Error authenticating with application credential: Application "
+                               "credentials cannot request a scope.")
+        return await _scope_app_cred(session, data, who.app_cred)
     if scope is None and who.base_token is not None and who.base_token.scoped:
         # Re-issuing a scoped token without a scope keeps its scope.
         base = who.base_token
@@ -276,7 +285,9 @@ async def issue(session: AsyncSession, svc: IdentityService, auth: dict[str, Any
         if not roles:
             raise Unauthorized(f"User {user.id} has no access to the system")
         return replace(data, system="all", roles=await effective.role_pairs(session, roles))
-    raise Unauthorized("Trust-scoped tokens are not available.")
+    data, trust = await trusts.scope_token(session, data, user, scope["OS-TRUST:trust"])
+    await trusts.consume_use(svc, trust)
+    return data
 
 
 async def _with_project(session: AsyncSession, data: TokenData, project: Project,
@@ -288,9 +299,11 @@ async def _with_project(session: AsyncSession, data: TokenData, project: Project
                    roles=await effective.role_pairs(session, roles))
 
 
-async def _scope_app_cred(session: AsyncSession, data: TokenData, cred: ApplicationCredential,
-                          scope: Any) -> TokenData:
-    data = replace(data, app_cred_id=cred.id, app_cred_restricted=not cred.unrestricted)
+async def _scope_app_cred(session: AsyncSession, data: TokenData,
+                          cred: ApplicationCredential) -> TokenData:
+    """The credential's own scope, with its roles that the user still holds there."""
+    data = replace(data, app_cred_id=cred.id, app_cred_name=cred.name,
+                   app_cred_restricted=not cred.unrestricted)
     if cred.system:
         held = await effective.system_role_ids(session, cred.user_id)
         roles = await effective.implied_closure(session, set(cred.role_ids) & held)
@@ -298,10 +311,6 @@ async def _scope_app_cred(session: AsyncSession, data: TokenData, cred: Applicat
     project = await session.get(Project, cred.project_id or "")
     if project is None or not project.enabled:
         raise Unauthorized(AUTH_FAILED)
-    if isinstance(scope, dict) and "project" in scope:
-        wanted = await _project_ref(session, scope["project"])
-        if wanted.id != project.id:
-            raise Unauthorized("An application credential cannot be used for another scope.")
     held = await effective.project_role_ids(session, cred.user_id, project)
     granted = await effective.implied_closure(session, set(cred.role_ids))
     roles = granted & held
@@ -339,6 +348,10 @@ def render(data: TokenData, catalog: list[dict[str, Any]] | None) -> dict[str, A
         if catalog is not None:
             body["catalog"] = catalog
     if data.app_cred_id:
-        body["application_credential"] = {"id": data.app_cred_id,
+        body["application_credential"] = {"id": data.app_cred_id, "name": data.app_cred_name,
                                            "restricted": data.app_cred_restricted}
+    if data.trust_id:
+        body["OS-TRUST:trust"] = {"id": data.trust_id, "impersonation": data.trust_impersonation,
+                                  "trustor_user": {"id": data.trustor_user_id},
+                                  "trustee_user": {"id": data.trustee_user_id}}
     return body
