@@ -8,7 +8,13 @@ from typing import Any
 from sqlalchemy import select
 
 from nimbus.db.engine import Database
-from nimbus.identity.models import CatalogService, Endpoint, ProjectEndpoint
+from nimbus.identity.models import (
+    CatalogService,
+    Endpoint,
+    EndpointGroup,
+    ProjectEndpoint,
+    ProjectEndpointGroup,
+)
 
 _TTL = 10.0  # other identity processes may change the catalog; re-read at least this often
 
@@ -36,6 +42,11 @@ class CatalogCache:
                 select(Endpoint).where(Endpoint.enabled.is_(True)))).all()
             links = (await session.execute(
                 select(ProjectEndpoint.endpoint_id, ProjectEndpoint.project_id))).all()
+            groups = {g.id: g.filters or {} for g in (await session.scalars(
+                select(EndpointGroup))).all()}
+            group_links = (await session.execute(select(
+                ProjectEndpointGroup.endpoint_group_id, ProjectEndpointGroup.project_id))).all()
+            every_endpoint = (await session.scalars(select(Endpoint))).all() if groups else []
         by_service: dict[str, list[Endpoint]] = {}
         for ep in endpoints:
             by_service.setdefault(ep.service_id, []).append(ep)
@@ -52,13 +63,23 @@ class CatalogCache:
         filters: dict[str, set[str]] = {}
         for endpoint_id, project_id in links:
             filters.setdefault(project_id, set()).add(endpoint_id)
+        # OS-EP-FILTER endpoint groups: the endpoints whose attributes match the group's filters
+        for group_id, project_id in group_links:
+            wanted = groups.get(group_id)
+            if wanted is None:
+                continue
+            chosen = {ep.id for ep in every_endpoint
+                      if all(getattr(ep, k, None) == v for k, v in wanted.items())}
+            if chosen:  # as in Keystone, a filter that selects nothing filters nothing
+                filters.setdefault(project_id, set()).update(chosen)
         self._services, self._filters = built, filters
         self._loaded_at = time.monotonic()
         return built
 
     async def for_scope(self, project_id: str | None) -> list[dict[str, Any]]:
         """The catalog with $(project_id)s filled in; endpoints that need a project but have
-        none are left out, and a project with endpoint filters sees only those endpoints."""
+        none are left out, and a project with endpoint filters (OS-EP-FILTER endpoints or
+        endpoint groups) sees only those endpoints, and only services that have some."""
         services = await self._load()
         cached = self._scoped.get(project_id)
         if cached is not None and services is self._services_seen:
@@ -82,6 +103,8 @@ class CatalogCache:
                            .replace("%(project_id)s", project_id)
                            .replace("%(tenant_id)s", project_id))
                 eps.append({**ep, "url": url})
+            if allowed and not eps:
+                continue
             result.append({**svc, "endpoints": eps})
         if len(self._scoped) > 10000:
             self._scoped.clear()
