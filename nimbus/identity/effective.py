@@ -1,7 +1,8 @@
 """Which roles a user holds on a project, a domain or the system.
 
 Direct grants to the user and to the user's groups, grants inherited from the project's domain
-and ancestors (OS-INHERIT), then the closure over implied roles.
+and ancestors (OS-INHERIT), then the closure over implied roles. As in Keystone, domain-specific
+roles only serve to imply others: they never end up in a token themselves.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nimbus.identity.models import (
+    GLOBAL_ROLE,
     GROUP_DOMAIN,
     GROUP_PROJECT,
     GROUP_SYSTEM,
@@ -45,6 +47,16 @@ async def implied_closure(session: AsyncSession, role_ids: Iterable[str]) -> set
     return found
 
 
+async def global_only(session: AsyncSession, role_ids: Iterable[str]) -> set[str]:
+    """Drop domain-specific roles (and ids of roles that no longer exist)."""
+    ids = set(role_ids)
+    if not ids:
+        return set()
+    rows = await session.scalars(select(Role.id).where(
+        Role.id.in_(ids), Role.domain_id == GLOBAL_ROLE))
+    return set(rows.all())
+
+
 async def _grants(session: AsyncSession, actors: list[str], kinds: tuple[str, ...],
                   targets: list[str], inherited: bool) -> set[str]:
     if not targets:
@@ -64,19 +76,21 @@ async def project_role_ids(session: AsyncSession, user_id: str, project: Project
     inherited |= await _grants(session, actors, (USER_DOMAIN, GROUP_DOMAIN),
                                [project.domain_id], True)
     roles = direct | inherited
-    return await implied_closure(session, roles) if expand else roles
+    if not expand:
+        return roles
+    return await global_only(session, await implied_closure(session, roles))
 
 
 async def domain_role_ids(session: AsyncSession, user_id: str, domain_id: str) -> set[str]:
     actors = [user_id, *await group_ids(session, user_id)]
     roles = await _grants(session, actors, (USER_DOMAIN, GROUP_DOMAIN), [domain_id], False)
-    return await implied_closure(session, roles)
+    return await global_only(session, await implied_closure(session, roles))
 
 
 async def system_role_ids(session: AsyncSession, user_id: str) -> set[str]:
     actors = [user_id, *await group_ids(session, user_id)]
     roles = await _grants(session, actors, (USER_SYSTEM, GROUP_SYSTEM), [SYSTEM_TARGET], False)
-    return await implied_closure(session, roles)
+    return await global_only(session, await implied_closure(session, roles))
 
 
 async def role_pairs(session: AsyncSession, role_ids: Iterable[str]) -> list[list[str]]:
