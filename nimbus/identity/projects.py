@@ -14,7 +14,11 @@ from nimbus.identity.models import (
     ROOT_DOMAIN,
     ApplicationCredential,
     Assignment,
+    DomainConfig,
+    Limit,
     Project,
+    ProjectEndpoint,
+    ProjectEndpointGroup,
     ProjectTag,
 )
 from nimbus.web.errors import BadRequest, Forbidden
@@ -241,9 +245,9 @@ async def delete_project(session: AsyncSession, svc: IdentityService, project: P
 async def _remove_project_rows(session: AsyncSession, svc: IdentityService,
                                project: Project) -> None:
     await session.execute(delete(Assignment).where(Assignment.target_id == project.id))
-    await session.execute(delete(ApplicationCredential).where(
-        ApplicationCredential.project_id == project.id))
-    await session.execute(delete(ProjectTag).where(ProjectTag.project_id == project.id))
+    for model in (ApplicationCredential, ProjectTag, ProjectEndpoint, ProjectEndpointGroup,
+                  Limit):
+        await session.execute(delete(model).where(model.project_id == project.id))
     await session.delete(project)
     await svc.revoke(session, project_id=project.id)
 
@@ -355,6 +359,8 @@ async def delete_domain(session: AsyncSession, svc: IdentityService, domain: Pro
         await session.delete(role)
     await session.execute(delete(Assignment).where(Assignment.target_id == domain.id))
     await session.execute(delete(ProjectTag).where(ProjectTag.project_id == domain.id))
+    await session.execute(delete(DomainConfig).where(DomainConfig.domain_id == domain.id))
+    await session.execute(delete(Limit).where(Limit.domain_id == domain.id))
     await session.delete(domain)
     await svc.revoke(session, domain_id=domain.id)
     await svc.notify("identity.domain.deleted", domain.id)

@@ -418,3 +418,29 @@ def test_cli_regions_services_endpoints_and_catalog(cloud: RunningCloud, api: ht
     assert api.get(f"/endpoints/{endpoint['id']}").status_code == 404
     assert api.get(f"/services/{service['id']}").status_code == 404
     assert api.get(f"/regions/{name}").status_code == 404
+
+
+def test_deleting_a_project_removes_its_endpoint_associations(cloud, admin, name) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    headers = {"X-Auth-Token": admin.auth_token}
+    base = cloud.auth_url
+    project = httpx.post(f"{base}/projects", headers=headers,
+                         json={"project": {"name": name}}).json()["project"]["id"]
+    endpoint = httpx.get(f"{base}/endpoints", headers=headers).json()["endpoints"][0]["id"]
+    assoc = f"{base}/OS-EP-FILTER/projects/{project}/endpoints/{endpoint}"
+    assert httpx.put(assoc, headers=headers).status_code == 204
+    assert httpx.delete(f"{base}/projects/{project}", headers=headers).status_code == 204
+    listed = httpx.get(f"{base}/OS-EP-FILTER/endpoints/{endpoint}/projects", headers=headers)
+    assert project not in [p["id"] for p in listed.json()["projects"]]
+
+    async def leftover(c):  # type: ignore[no-untyped-def]
+        from sqlalchemy import select
+
+        from nimbus.identity.models import ProjectEndpoint
+
+        async with c.services["identity"].db.session() as session:
+            return (await session.scalars(select(ProjectEndpoint).where(
+                ProjectEndpoint.project_id == project))).all()
+
+    assert cloud.call(leftover) == []
