@@ -7,7 +7,6 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
@@ -26,8 +25,9 @@ def version_table(service: str) -> str:
     return f"alembic_version_{service}"
 
 
-def run_env(context: EnvironmentContext) -> None:
-    """Called from each service's migrations/env.py; the connection comes from upgrade()."""
+def run_env(context: Any) -> None:
+    """Called from each service's migrations/env.py with `alembic.context` (a module proxy
+    for an EnvironmentContext); the connection comes from upgrade()."""
     cfg = context.config
     connection: Connection = cfg.attributes["connection"]
     context.configure(
