@@ -39,8 +39,6 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
                                "substring filtering when listing ports"),
     "l3_agent_scheduler": ("L3 Agent Scheduler", "Schedule routers among l3 agents"),
     "l2_adjacency": ("L2 Adjacency", "Display L2 Adjacency for Neutron Networks."),
-    "multi-provider": ("Multi Provider Network", "Expose mapping of virtual networks to "
-                       "multiple physical networks"),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "net-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for a "
                          "network resource."),

@@ -36,13 +36,13 @@ ACTIONS = ("access_as_shared", "access_as_external")
 
 
 def _object_type(value: Any, field: str) -> str:
-    if value not in OBJECTS:
+    if not isinstance(value, str) or value not in OBJECTS:
         raise invalid_input(f"{value} is not in {sorted(OBJECTS)}")
     return str(value)
 
 
 def _action(value: Any, field: str) -> str:
-    if value not in ACTIONS:
+    if not isinstance(value, str) or value not in ACTIONS:
         raise invalid_input(f"{value} is not in {list(ACTIONS)}")
     return str(value)
 

@@ -327,6 +327,10 @@ async def create_rule(session: AsyncSession, ctx: RequestContext, data: dict[str
         remote_ip = str(net)
     if remote_group is not None and remote_group != sg.id:
         await get(session, ctx, remote_group)
+    if remote_ag is not None:
+        from nimbus.network import address_groups
+
+        await address_groups.get(session, ctx, remote_ag)
     rule = SecurityGroupRule(
         id=new_uuid(), project_id=project_id, security_group_id=sg.id,
         direction=data["direction"], ethertype=ethertype, protocol=protocol,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nimbus.network.models import (
+    AddressGroup,
     IPAllocation,
     Network,
     Port,
@@ -92,6 +93,12 @@ async def _rules(session: AsyncSession, sg_ids: set[str]) -> dict[str, list[dict
                     IPAllocation, IPAllocation.port_id == PortSecurityGroup.port_id).where(
                     PortSecurityGroup.security_group_id.in_(remote_groups)))).all():
             members.setdefault(sg, []).append(ip)
+    groups_of_addresses: dict[str, list[str]] = {}
+    ag_ids = {r.remote_address_group_id for r in rows if r.remote_address_group_id}
+    if ag_ids:
+        for ag in (await session.scalars(select(AddressGroup).where(
+                AddressGroup.id.in_(ag_ids)))).all():
+            groups_of_addresses[ag.id] = list(ag.addresses or [])
     stateful = dict((await session.execute(select(SecurityGroup.id, SecurityGroup.stateful)
                                            .where(SecurityGroup.id.in_(sg_ids)))).all())
     out: dict[str, list[dict[str, Any]]] = {}
@@ -102,7 +109,8 @@ async def _rules(session: AsyncSession, sg_ids: set[str]) -> dict[str, list[dict
             "port_range_max": r.port_range_max, "remote_ip_prefix": r.remote_ip_prefix,
             "remote_group_id": r.remote_group_id,
             "remote_ips": sorted(members.get(r.remote_group_id, []))
-            if r.remote_group_id else None,
+            if r.remote_group_id else groups_of_addresses.get(r.remote_address_group_id or "")
+            if r.remote_address_group_id else None,
             "stateful": stateful.get(r.security_group_id, True)})
     return out
 

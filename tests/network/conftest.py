@@ -45,6 +45,7 @@ class Api:
         plural = {"security_group": "security-groups",
                   "security_group_rule": "security-group-rules",
                   "address_scope": "address-scopes", "rbac_policy": "rbac-policies",
+                  "address_group": "address-groups",
                   "policy": "policies"}.get(kind, kind + "s")
         resp = self.post(f"/{plural}", {kind: attrs})
         assert resp.status_code == 201, resp.text

@@ -89,3 +89,21 @@ def test_cli_security_group_and_rule(cloud: RunningCloud, name: str) -> None:
                      "--dst-port", "22", "--remote-ip", "0.0.0.0/0", name, "-f", "json")
     assert rule["port_range_min"] == 22 and rule["security_group_id"] == sg["id"]
     cloud.cli("security", "group", "delete", name)
+
+
+def test_address_groups_as_rule_remotes(member: Api, name: str) -> None:
+    ag = member.create("address_group", name=name, addresses=["10.5.0.0/16", "192.168.1.1"])
+    assert ag["addresses"] == ["10.5.0.0/16", "192.168.1.1/32"]
+    grown = member.put(f"/address-groups/{ag['id']}/add_addresses",
+                       {"addresses": ["10.6.0.0/16"]}).json()["address_group"]
+    assert len(grown["addresses"]) == 3
+    missing = member.put(f"/address-groups/{ag['id']}/remove_addresses",
+                         {"addresses": ["10.7.0.0/16"]})
+    assert missing.status_code == 400
+    sg = member.create("security_group", name=name)
+    rule = member.create("security_group_rule", security_group_id=sg["id"],
+                         direction="ingress", remote_address_group_id=ag["id"])
+    assert rule["remote_address_group_id"] == ag["id"]
+    assert member.delete(f"/address-groups/{ag['id']}").status_code == 409
+    member.delete(f"/security-group-rules/{rule['id']}")
+    assert member.delete(f"/address-groups/{ag['id']}").status_code == 204
