@@ -143,6 +143,31 @@ async def image_tasks(image_id: str, c: Caller = Depends(caller)) -> Response:
     return json_response({"tasks": [imports.render_task(t) for t in tasks]})
 
 
+@router.get("/v2/tasks")
+async def list_tasks(c: Caller = Depends(caller)) -> Response:
+    from sqlalchemy import select
+
+    from nimbus.image.models import ImageTask
+
+    c.enforce("image:get_task", c.own_target())
+    async with c.svc.db.session() as session:
+        rows = (await session.scalars(select(ImageTask).order_by(
+            ImageTask.created_at.desc()).limit(1000))).all()
+    return json_response({"tasks": [imports.render_task(t) for t in rows],
+                          "first": "/v2/tasks", "schema": "/v2/schemas/tasks"})
+
+
+@router.post("/v2/tasks", status_code=201)
+async def create_task(c: Caller = Depends(caller)) -> Response:
+    """The old tasks API only ever imported from a URL: this cloud has no web downloads."""
+    c.enforce("image:get_task", c.own_target())
+    body = await c.json()
+    if not isinstance(body, dict) or body.get("type") != "import":
+        raise BadRequest("Task type must be 'import'.")
+    raise BadRequest("Importing from a URL is not enabled in this cloud: upload the data "
+                     "(PUT /v2/images/{id}/file) or stage and import it (glance-direct).")
+
+
 @router.get("/v2/tasks/{task_id}")
 async def show_task(task_id: str, c: Caller = Depends(caller)) -> Response:
     from nimbus.image.models import ImageTask
