@@ -1,6 +1,7 @@
 """Every benchmark, one after the other: `make bench`."""
 
-from bench import identity
+from bench import identity, image
 
 if __name__ == "__main__":
     identity.main()
+    image.main()

@@ -94,6 +94,8 @@ class ImageSettings(BaseModel):
                                       "progress for this long is reverted by the cleanup")
     cleanup_interval: int = Field(60, ge=1)
     fsync: bool = False
+    # A guest disk image registered (public) at start; <state_dir>/guest-images/* also are.
+    bootstrap_image: Path | None = None
     policy_file: Path | None = None
 
 

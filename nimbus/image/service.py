@@ -59,6 +59,10 @@ class ImageService:
         self.enforcer = Enforcer(RULES, self.settings.policy_file)
         await run_once(self, startup=True)
         self._cleanup = asyncio.create_task(periodic(self), name="image-cleanup")
+        from nimbus.image.bootstrap import candidates, register_all
+
+        if await asyncio.to_thread(candidates, self):
+            self.spawn(register_all(self), name="image-bootstrap")
 
     def app(self) -> ASGIApp:
         from nimbus.image.api import build_app

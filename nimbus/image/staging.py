@@ -1,8 +1,9 @@
 """Streaming image data to a local staging file in constant memory.
 
-The request body arrives in small chunks; they gather into blocks of a few MiB, and each block
-is hashed (md5 on one thread, sha512 on another: hashlib releases the GIL) and written while
-the next block is being received. At most two blocks are in memory, whatever the image size.
+The request body arrives in small chunks; they gather (without copying) into blocks of a few
+MiB, and each block is hashed (md5 on one thread, sha512 on another: hashlib releases the GIL)
+and written with writev while the next block is being received. At most two blocks are in
+memory, whatever the image size.
 """
 
 from __future__ import annotations
@@ -42,6 +43,16 @@ def write_all(fd: int, data: bytes | bytearray) -> None:
         view = view[os.write(fd, view):]
 
 
+def writev_all(fd: int, chunks: list[bytes]) -> None:
+    """Write the chunks in order without joining them (at most IOV_MAX at a time)."""
+    for start in range(0, len(chunks), 512):
+        group = chunks[start:start + 512]
+        written = os.writev(fd, group)
+        if written < sum(len(c) for c in group):  # a short write: finish the slow way
+            rest = b"".join(group)[written:]
+            write_all(fd, rest)
+
+
 async def receive(chunks: AsyncIterator[bytes], path: Path, *, limit: int,
                   fsync: bool = False, heartbeat: Callable[[], Awaitable[None]] | None = None,
                   heartbeat_every: float = 60.0) -> Staged:
@@ -51,15 +62,22 @@ async def receive(chunks: AsyncIterator[bytes], path: Path, *, limit: int,
     md5 = hashlib.md5(usedforsecurity=False)
     sha = hashlib.sha512()
 
-    def _md5(block: bytearray) -> None:
-        md5.update(block)
+    def _md5(block: list[bytes]) -> None:
+        for piece in block:
+            md5.update(piece)
 
-    def _sha_and_write(block: bytearray) -> None:
-        sha.update(block)
-        write_all(fd, block)
+    def _sha_and_write(block: list[bytes]) -> None:
+        for piece in block:
+            sha.update(piece)
+        writev_all(fd, block)
+
+    def _dispatch(block: list[bytes]) -> asyncio.Future[Any]:
+        return asyncio.gather(asyncio.to_thread(_md5, block),
+                              asyncio.to_thread(_sha_and_write, block))
 
     pending: asyncio.Future[Any] | None = None
-    buf = bytearray()
+    block: list[bytes] = []
+    block_size = 0
     size = 0
     next_beat = time.monotonic() + heartbeat_every
     try:
@@ -69,22 +87,21 @@ async def receive(chunks: AsyncIterator[bytes], path: Path, *, limit: int,
             size += len(chunk)
             if size > limit:
                 raise TooLarge(size)
-            buf += chunk
-            if len(buf) >= BLOCK:
+            block.append(chunk)
+            block_size += len(chunk)
+            if block_size >= BLOCK:
                 if pending is not None:
                     await pending
-                block, buf = buf, bytearray()
-                pending = asyncio.gather(asyncio.to_thread(_md5, block),
-                                         asyncio.to_thread(_sha_and_write, block))
+                pending = _dispatch(block)
+                block, block_size = [], 0
                 if heartbeat is not None and time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + heartbeat_every
                     await heartbeat()
         if pending is not None:
             await pending
             pending = None
-        if buf:
-            await asyncio.gather(asyncio.to_thread(_md5, buf),
-                                 asyncio.to_thread(_sha_and_write, buf))
+        if block:
+            await _dispatch(block)
         if fsync:
             await asyncio.to_thread(os.fsync, fd)
     except BaseException:

@@ -285,3 +285,25 @@ def test_uploads_are_not_visible_to_other_projects(alice: Tenant, bob: Tenant) -
     assert bob.api.upload(img["id"], b"x").status_code == 404
     assert bob.api.get(f"/v2/images/{img['id']}/file").status_code == 404
     assert bob.api.get(f"/v2/images/{uuid.uuid4()}/file").status_code == 404
+
+
+def test_guest_images_are_registered_at_start(api: Api, cloud: RunningCloud,
+                                              alice: Tenant) -> None:
+    from nimbus.image.bootstrap import register_all
+
+    folder = cloud.state_dir / "guest-images"
+    folder.mkdir(exist_ok=True)
+    name = f"guest-{uuid.uuid4().hex[:8]}"
+    (folder / f"{name}.qcow2").write_bytes(samples.qcow2(2 << 30))
+
+    async def run(c: Any) -> list[str]:
+        return await register_all(c.services["image"])
+
+    made = cloud.call(run)
+    assert len(made) == 1
+    image = alice.api.image(made[0])  # public: everyone sees it
+    assert (image["name"], image["status"], image["disk_format"]) == (name, "active", "qcow2")
+    assert image["visibility"] == "public" and image["owner"] is None
+    assert image["virtual_size"] == 2 << 30 and image["nimbus_bootstrap"] == "true"
+    assert cloud.call(run) == []  # once only
+    (folder / f"{name}.qcow2").unlink()

@@ -1,0 +1,166 @@
+"""Image figures: streamed upload and download of a large raw file against `cp` of the same
+file on the same disk (same run), server memory growth meanwhile, and GET /v2/images latency
+with many images.
+
+    python -m bench.image [--size-gib 2] [--images 10000] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import BenchCloud, wrk
+
+CHUNK = 1 << 20
+
+
+class RssWatch:
+    """Samples the server's resident memory every 20 ms until stopped."""
+
+    def __init__(self, cloud: BenchCloud) -> None:
+        self.cloud = cloud
+        self.base = cloud.rss_mb()
+        self.peak = self.base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.cloud.rss_mb())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak - self.base
+
+
+def make_source(folder: Path, size: int) -> Path:
+    path = folder / "source.raw"
+    block = os.urandom(CHUNK)
+    with open(path, "wb") as fh:
+        for _ in range(size // CHUNK):
+            fh.write(block)
+    return path
+
+
+def timed_cp(source: Path) -> float:
+    """cp of the file, timed like the upload: from a clean page cache state (synced)."""
+    dest = source.with_name("copy.raw")
+    subprocess.run(["sync"], check=True)
+    started = time.perf_counter()
+    subprocess.run(["cp", str(source), str(dest)], check=True)
+    elapsed = time.perf_counter() - started
+    dest.unlink()
+    subprocess.run(["sync"], check=True)
+    return elapsed
+
+
+def curl(*args: str) -> tuple[str, float]:
+    """Run curl (a C client, like cp is a C copier); returns (http code, seconds)."""
+    started = time.perf_counter()
+    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", *args],
+                         capture_output=True, text=True, check=True).stdout
+    return out.strip(), time.perf_counter() - started
+
+
+def upload(cloud: BenchCloud, headers: dict[str, str], source: Path) -> tuple[str, float, float]:
+    api = f"{cloud.url}/image/v2/images"
+    image = httpx.post(api, json={"name": "bench-large", "disk_format": "raw",
+                                  "container_format": "bare"}, headers=headers).json()
+    watch = RssWatch(cloud)
+    code, elapsed = curl("-T", str(source), "-X", "PUT", "-H",
+                         f"X-Auth-Token: {headers['X-Auth-Token']}", "-H",
+                         "Content-Type: application/octet-stream", f"{api}/{image['id']}/file")
+    growth = watch.stop()
+    if code != "204":
+        raise SystemExit(f"upload failed: HTTP {code}")
+    return image["id"], elapsed, growth
+
+
+def download(cloud: BenchCloud, headers: dict[str, str], image_id: str,
+             dest: Path) -> tuple[float, float]:
+    watch = RssWatch(cloud)
+    started = time.perf_counter()
+    subprocess.run(["curl", "-sS", "-f", "-o", str(dest), "-H",
+                    f"X-Auth-Token: {headers['X-Auth-Token']}",
+                    f"{cloud.url}/image/v2/images/{image_id}/file"], check=True)
+    elapsed = time.perf_counter() - started
+    return elapsed, watch.stop()
+
+
+async def create_many(cloud: BenchCloud, headers: dict[str, str], count: int) -> float:
+    started = time.perf_counter()
+    sem = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(base_url=f"{cloud.url}/image", headers=headers,
+                                 timeout=60) as client:
+        async def one(i: int) -> None:
+            async with sem:
+                resp = await client.post("/v2/images", json={
+                    "name": f"bench-{i:05d}", "disk_format": "qcow2",
+                    "container_format": "bare", "visibility": "public" if i % 3 else "shared",
+                    "tags": ["bench"], "os_distro": "cirros"})
+                resp.raise_for_status()
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-gib", type=float, default=2.0)
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--seconds", type=int, default=8)
+    args = parser.parse_args()
+    if shutil.which("curl") is None:
+        raise SystemExit("curl is not installed")
+    size = int(args.size_gib * (1 << 30)) // CHUNK * CHUNK
+
+    env = {"NIMBUS_SERVICES": '["identity","image"]'}
+    cloud = BenchCloud(port=5097, env=env).start()
+    work = Path(tempfile.mkdtemp(prefix="nimbus-image-bench-", dir=cloud.state_dir.parent))
+    try:
+        headers = {"X-Auth-Token": cloud.token()}
+        source = make_source(work, size)
+        gib = size / (1 << 30)
+        cp_seconds = timed_cp(source)
+        image_id, up_seconds, up_growth = upload(cloud, headers, source)
+        down_seconds, down_growth = download(cloud, headers, image_id, work / "back.raw")
+        cp_rate = size / cp_seconds / (1 << 20)
+        print(f"cp of a {gib:.1f} GiB file:     {cp_seconds:6.2f} s  {cp_rate:7.1f} MiB/s")
+        for label, seconds, growth in (("upload (PUT /file)", up_seconds, up_growth),
+                                       ("download (GET /file)", down_seconds, down_growth)):
+            rate = size / seconds / (1 << 20)
+            print(f"{label:<26} {seconds:6.2f} s  {rate:7.1f} MiB/s  "
+                  f"{100 * rate / cp_rate:5.0f}% of cp  server RSS +{growth:.0f} MB")
+        same = subprocess.run(["cmp", "-s", str(source), str(work / "back.raw")]).returncode == 0
+        print(f"downloaded bytes identical: {same}")
+        for path in (source, work / "back.raw"):
+            path.unlink()
+        httpx.delete(f"{cloud.url}/image/v2/images/{image_id}", headers=headers)
+
+        made = asyncio.run(create_many(cloud, headers, args.images))
+        print(f"created {args.images} images in {made:.1f} s "
+              f"({args.images / made:.0f} per second, 8 at a time)")
+        url = f"{cloud.url}/image/v2/images"
+        for c in (1, 8):
+            print(wrk("GET /v2/images (default page)", url, concurrency=c,
+                      seconds=args.seconds, headers=headers).row())
+        print(f"resident memory at the end: {cloud.rss_mb():.0f} MB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        cloud.stop()
+
+
+if __name__ == "__main__":
+    main()
