@@ -106,11 +106,14 @@ def up(state_dir: StateDir = None, port: Port = None, host: Host = None,
                               f"{settings.state_dir / 'nimbus.log'}")
                 raise typer.Exit(1)
             try:
-                stage = json.loads(status_file.read_text()).get("stage", "starting")
+                status_data = json.loads(status_file.read_text())
             except (OSError, ValueError):
-                stage = "starting"
+                status_data = {}
+            # Only our child's own report counts (not a stale file, not another process).
+            stage = (status_data.get("stage", "starting")
+                     if status_data.get("pid") == child.pid else "starting")
             status.update(f"nimbus: {stage}…")
-            if stage == "listening" and _ready(settings.endpoint):
+            if stage == "listening" and child.poll() is None and _ready(settings.endpoint):
                 break
             time.sleep(0.05)
         else:

@@ -82,3 +82,18 @@ def test_serve_runs_identity_alone_on_postgresql(tmp_path: Path) -> None:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
         services.drop_database("postgresql", db_name)
+
+
+def test_up_fails_clearly_when_the_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "NIMBUS_"))}
+    env.update(HOME=str(tmp_path))
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = str(blocker.getsockname()[1])
+        up = run([*NIMBUS, "up", "--state-dir", str(tmp_path / "s"), "--port", port,
+                  "--timeout", "30"], env)
+    assert up.returncode == 1
+    assert "exited" in up.stdout and "Nimbus is up" not in up.stdout

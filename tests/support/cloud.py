@@ -80,19 +80,18 @@ class RunningCloud:
             loop.close()
 
     async def _serve(self, ready: Future[None]) -> None:
-        from nimbus.cli.server import uvicorn_config
+        from nimbus.cli.server import Server, uvicorn_config
 
         try:
             self.cloud = Cloud(self.settings)
             await self.cloud.start()
             config = uvicorn_config(self.cloud.asgi_app(), self.settings, self.port)
-            self._server = uvicorn.Server(config)
+            self._server = Server(config)
             self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-            serving = asyncio.ensure_future(self._server.serve())
-            while not self._server.started:
-                if serving.done():
-                    serving.result()
-                await asyncio.sleep(0.01)
+            serving = await self._server.serve_until_bound()
+            if serving.done():
+                serving.result()
+                raise RuntimeError(f"could not listen on port {self.port}")
         except BaseException as exc:
             ready.set_exception(exc)
             raise
