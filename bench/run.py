@@ -1,7 +1,8 @@
 """Every benchmark, one after the other: `make bench`."""
 
-from bench import identity, image
+from bench import identity, image, network
 
 if __name__ == "__main__":
     identity.main()
     image.main()
+    network.main()

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nimbus.common.context import RequestContext
@@ -88,6 +87,18 @@ def new_mac(base: str) -> str:
     return ":".join([*prefix, *tail])
 
 
+async def network_and_subnets(session: AsyncSession, ctx: RequestContext,
+                              network_id: str) -> tuple[Network, list[Subnet]]:
+    """The network (as the caller may see it) and its subnets, in one query."""
+    q = select(Network, Subnet).outerjoin(Subnet, Subnet.network_id == Network.id).where(
+        Network.id == network_id).order_by(Subnet.created_at, Subnet.id)
+    q = access.restrict(q, networks.visibility(ctx))
+    rows = (await session.execute(q)).all()
+    if not rows:
+        raise not_found("network", network_id)
+    return rows[0][0], [s for _, s in rows if s is not None]
+
+
 async def _subnets(session: AsyncSession, network_id: str) -> list[Subnet]:
     return list((await session.scalars(select(Subnet).where(
         Subnet.network_id == network_id).order_by(Subnet.created_at, Subnet.id))).all())
@@ -95,11 +106,12 @@ async def _subnets(session: AsyncSession, network_id: str) -> list[Subnet]:
 
 async def allocate_ips(session: AsyncSession, net: Network, port: Port,
                        requested: list[dict[str, str]] | None,
-                       subnets: list[Subnet] | None = None) -> None:
+                       subnets: list[Subnet] | None = None) -> list[dict[str, str]]:
     """Fixed IPs: the requested ones, or one IPv4 address and the IPv6 ones upstream gives."""
     subnets = subnets if subnets is not None else await _subnets(session, net.id)
     by_id = {s.id: s for s in subnets}
     plan: list[tuple[Subnet, str | None]] = []
+    done: list[dict[str, str]] = []
     if requested is None:
         v4 = [s for s in subnets if s.ip_version == 4]
         v6 = [s for s in subnets if s.ip_version == 6]
@@ -110,7 +122,8 @@ async def allocate_ips(session: AsyncSession, net: Network, port: Port,
             await ipam.lock_subnets(session, [s.id for s in v4])
             for i, candidate in enumerate(v4):
                 try:
-                    await ipam.allocate_any(session, candidate, port.id)
+                    done.append({"subnet_id": candidate.id, "ip_address":
+                                 await ipam.allocate_any(session, candidate, port.id)})
                     break
                 except Exception as exc:
                     if i == len(v4) - 1 or getattr(exc, "error_type", "") != \
@@ -141,9 +154,11 @@ async def allocate_ips(session: AsyncSession, net: Network, port: Port,
     await ipam.lock_subnets(session, [s.id for s, _ in plan])
     for subnet, address in plan:
         if address is None:
-            await ipam.allocate_any(session, subnet, port.id, port.mac_address)
+            address = await ipam.allocate_any(session, subnet, port.id, port.mac_address)
         else:
-            await ipam.allocate_specific(session, subnet, address, port.id)
+            address = await ipam.allocate_specific(session, subnet, address, port.id)
+        done.append({"subnet_id": subnet.id, "ip_address": address})
+    return done
 
 
 async def _check_security_groups(session: AsyncSession, svc: NetworkService,
@@ -157,7 +172,11 @@ async def _check_security_groups(session: AsyncSession, svc: NetworkService,
 
 
 async def create(session: AsyncSession, svc: NetworkService, ctx: RequestContext,
-                 net: Network, data: dict[str, Any], project_id: str) -> Port:
+                 net: Network, data: dict[str, Any], project_id: str,
+                 subnets: list[Subnet] | None = None) -> Port:
+    """A new port. Given `subnets` (read before the write transaction), a generated MAC is
+    not looked up first: the unique constraint catches the rare clash and the caller
+    retries (see api.ports)."""
     owner = data.get("device_owner", "")
     security = data.get("port_security_enabled", net.port_security_enabled)
     pairs = data.get("allowed_address_pairs") or []
@@ -186,34 +205,36 @@ async def create(session: AsyncSession, svc: NetworkService, ctx: RequestContext
         allowed_address_pairs=_fill_pair_macs(pairs, ""),
         extra_dhcp_opts=data.get("extra_dhcp_opts") or [],
         propagate_uplink_status=data.get("propagate_uplink_status", False), revision_number=0)
-    port.mac_address = data.get("mac_address") or new_mac(svc.settings.base_mac)
+    if subnets is None or data.get("mac_address"):
+        port.mac_address = await _free_mac(session, svc, net.id, data.get("mac_address"))
+    else:
+        port.mac_address = new_mac(svc.settings.base_mac)
     port.allowed_address_pairs = _fill_pair_macs(pairs, port.mac_address)
     bind(port, net)
-    if "mac_address" in data:
-        taken = await session.scalar(select(Port.id).where(
-            Port.network_id == net.id, Port.mac_address == port.mac_address).limit(1))
-        if taken:
-            raise conflict(f"Unable to complete operation for network {net.id}. The mac "
-                           f"address {port.mac_address} is in use.", "MacAddressInUse")
     session.add(port)
-    for _ in range(5):
-        try:
-            async with session.begin_nested():
-                await session.flush()
-            break
-        except IntegrityError:
-            if "mac_address" in data:
-                raise conflict(f"Unable to complete operation for network {net.id}. The mac "
-                               f"address {port.mac_address} is in use.",
-                               "MacAddressInUse") from None
-            port.mac_address = new_mac(svc.settings.base_mac)
-            session.add(port)
-    await allocate_ips(session, net, port, data.get("fixed_ips"))
+    ips = await allocate_ips(session, net, port, data.get("fixed_ips"), subnets)
     for sg in groups:
         session.add(PortSecurityGroup(port_id=port.id, security_group_id=sg))
     if data.get("tags"):
         await standard.set_tags(session, port.id, data["tags"])
+    # What rendering the new port needs, known without asking the database again.
+    port.fresh = {"ips": ips, "groups": groups, "tags": list(data.get("tags") or [])}
     return port
+
+
+async def _free_mac(session: AsyncSession, svc: NetworkService, network_id: str,
+                    wanted: str | None) -> str:
+    """The requested MAC if unused on the network, else a new random one that is."""
+    for _ in range(8):
+        mac = wanted or new_mac(svc.settings.base_mac)
+        taken = await session.scalar(select(Port.id).where(
+            Port.network_id == network_id, Port.mac_address == mac).limit(1))
+        if not taken:
+            return mac
+        if wanted:
+            break
+    raise conflict(f"Unable to complete operation for network {network_id}. The mac address "
+                   f"{wanted or 'generated'} is in use.", "MacAddressInUse")
 
 
 def _fill_pair_macs(pairs: list[dict[str, str]], mac: str) -> list[dict[str, str]]:
@@ -367,6 +388,18 @@ class Extras:
         self.groups: dict[str, list[str]] = {}
         self.tags: dict[str, list[str]] = {}
         self.dns_domain = ""
+
+
+def fresh_extras(ports: Sequence[Port], dns_domain: str = "") -> Extras:
+    """Extras of ports this request has just created (see create)."""
+    out = Extras()
+    out.dns_domain = dns_domain
+    for port in ports:
+        fresh = port.fresh
+        out.ips[port.id] = list(fresh["ips"])
+        out.groups[port.id] = list(fresh["groups"])
+        out.tags[port.id] = list(fresh["tags"])
+    return out
 
 
 async def extras(session: AsyncSession, ports: Sequence[Port], dns_domain: str = "") -> Extras:

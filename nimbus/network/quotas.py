@@ -48,14 +48,19 @@ async def usage(session: AsyncSession, project_id: str, resource: str) -> int:
     return int(count or 0)
 
 
-async def check(session: AsyncSession, project_id: str, resource: str, wanted: int = 1) -> None:
+async def limit_of(session: AsyncSession, project_id: str, resource: str) -> int:
+    limit = await session.scalar(select(Quota.limit).where(
+        Quota.project_id == project_id, Quota.resource == resource))
+    return DEFAULTS[resource] if limit is None else int(limit)
+
+
+async def check(session: AsyncSession, project_id: str, resource: str, wanted: int = 1,
+                limit: int | None = None) -> None:
     """Refuse with 409 OverQuota when `wanted` more would pass the project's limit."""
     if not project_id:
         return
-    limit = await session.scalar(select(Quota.limit).where(
-        Quota.project_id == project_id, Quota.resource == resource))
     if limit is None:
-        limit = DEFAULTS[resource]
+        limit = await limit_of(session, project_id, resource)
     if limit < 0:
         return
     if await usage(session, project_id, resource) + wanted > limit:

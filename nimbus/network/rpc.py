@@ -15,6 +15,7 @@ with a `network-vif-plugged` event to topic "compute" (upstream's boot handshake
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,8 @@ class ServerEndpoint:
                 if agent.get("start_flag"):
                     row.started_at = now
             agent_id = row.id
+        if agent["agent_type"] == "DHCP agent":
+            self.svc.dhcp_hosts.clear()
         return agent_id
 
     async def update_port_status(self, context: dict[str, Any], port_id: str, status: str,
@@ -156,6 +159,9 @@ async def _cast(svc: NetworkService, host: str, method: str, **kwargs: Any) -> N
 
 
 DHCP_TOPIC = "dhcp-agent"
+# How long this process trusts "no DHCP agent serves that network" without asking again.
+# Scheduling done in this process forgets it at once; agents resync on their own too.
+DHCP_CACHE_SECONDS = 5.0
 
 
 async def schedule_and_send_dhcp(svc: NetworkService, network_id: str) -> None:
@@ -164,6 +170,7 @@ async def schedule_and_send_dhcp(svc: NetworkService, network_id: str) -> None:
 
     async with svc.db.transaction() as session:
         await schedule_network(session, svc, network_id)
+    svc.dhcp_hosts.clear()
     await send_dhcp_update(svc, network_ids=[network_id])
 
 
@@ -171,8 +178,12 @@ async def send_dhcp_update(svc: NetworkService, network_ids: list[str]) -> None:
     from nimbus.network.agent_state import agents_for
 
     for network_id in set(network_ids):
+        cached = svc.dhcp_hosts.get(network_id)
+        if cached is not None and cached[0] > time.monotonic() and not cached[1]:
+            continue  # no DHCP agent serves it (checked within DHCP_CACHE_SECONDS)
         async with svc.db.session() as session:
             hosts = [a.host for a in await agents_for(session, network_id, "dhcp")]
+            svc.dhcp_hosts[network_id] = (time.monotonic() + DHCP_CACHE_SECONDS, hosts)
             if not hosts:
                 continue
             payload = await wiring.dhcp_for_network(session, network_id)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +42,13 @@ class NetworkService:
 
     def __init__(self) -> None:
         self._servers: list[Server] = []
+        self._background: set[asyncio.Future[None]] = set()
         # Projects whose default security group is known to exist (saves a query per port).
         self.default_groups: dict[str, str] = {}
         self.bootstrapped_projects: set[str] = set()
+        # network id -> (valid until, DHCP agent hosts); see rpc.send_dhcp_update.
+        self.dhcp_hosts: dict[str, tuple[float, list[str]]] = {}
+        self.hidden_cache: dict[tuple[Any, ...], set[str]] = {}
 
     async def start(self, cloud: Cloud) -> None:
         from nimbus.network import bootstrap
@@ -68,11 +74,19 @@ class NetworkService:
         return build_app(self)
 
     async def stop(self) -> None:
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=5)
         for server in self._servers:
             await server.stop()
         self._servers = []
 
     # -- shared by the resource modules --------------------------------------------------------
+    def after(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run agent updates after the response: the client need not wait for them."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def ports_changed(self, ports: list[dict[str, Any]], old_host: str | None = None) -> None:
         """After a commit: tell the agents of the hosts involved what to wire."""
         from nimbus.network import rpc

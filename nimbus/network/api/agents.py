@@ -88,6 +88,7 @@ async def add_network(agent_id: str, body: dict[str, Any] = Body(...),
         agent = await logic.get(session, agent_id)
         await networks.get(session, c.ctx, v.check_uuid(body["network_id"], "network_id"))
         await logic.bind(session, agent, body["network_id"], "dhcp")
+    c.svc.dhcp_hosts.clear()
     return json_response(None, 201)
 
 
@@ -96,6 +97,7 @@ async def remove_network(agent_id: str, network_id: str, c: Caller = Depends(cal
     c.enforce("delete_dhcp-network")
     async with c.svc.db.transaction() as session:
         await logic.unbind(session, await logic.get(session, agent_id), network_id, "dhcp")
+    c.svc.dhcp_hosts.clear()
     return no_content()
 
 

@@ -50,12 +50,19 @@ class Caller:
                 self.enforce(rule, target)
 
     def hidden(self, kind: str) -> set[str]:
-        """Attributes of `kind` the caller may not read (provider:*, binding:*...)."""
-        prefix = f"get_{kind}:"
-        creds = self.ctx.policy_credentials()
-        return {rule[len(prefix):] for rule in self.svc.enforcer.texts
-                if rule.startswith(prefix)
-                and not self.svc.enforcer.check_rule(rule, creds, {"project_id": None})}
+        """Attributes of `kind` the caller may not read (provider:*, binding:*...).
+
+        These rules look at roles only, so the answer is remembered per set of roles."""
+        key = (kind, tuple(sorted(self.ctx.roles)), self.ctx.is_admin_override)
+        found = self.svc.hidden_cache.get(key)
+        if found is None:
+            prefix = f"get_{kind}:"
+            creds = self.ctx.policy_credentials()
+            found = {rule[len(prefix):] for rule in self.svc.enforcer.texts
+                     if rule.startswith(prefix)
+                     and not self.svc.enforcer.check_rule(rule, creds, {"project_id": None})}
+            self.svc.hidden_cache[key] = found
+        return found
 
     def params(self) -> query.ListParams:
         return query.parse(self.request.query_params.multi_items())

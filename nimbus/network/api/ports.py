@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
+from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
-from nimbus.network import networks, quotas, standard
+from nimbus.network import networks, quotas, security_groups, standard
 from nimbus.network import ports as logic
 from nimbus.network import validators as v
 from nimbus.network.api.base import created, listed, notify, shown
 from nimbus.network.api.common import Caller, bulk_bodies, caller, resource_body
+from nimbus.network.errors import conflict
 from nimbus.network.models import Network
 from nimbus.network.port_attrs import SPEC
 from nimbus.web.responses import no_content
@@ -41,24 +43,47 @@ def _check_create_attrs(c: Caller, data: dict[str, Any], target: dict[str, Any])
 async def create_ports(body: dict[str, Any] = Body(...),
                        c: Caller = Depends(caller)) -> Response:
     items, bulk = bulk_bodies(body, "port", "ports")
-    rows = []
-    async with c.svc.db.transaction() as session:
-        for item in items:
-            data = v.parse(SPEC, item, "port", "create")
-            project = networks.project_for(c.ctx, data)
-            net = await networks.get(session, c.ctx, data["network_id"])
-            _check_create_attrs(c, data, {"project_id": project,
-                                          "network:project_id": net.project_id})
-            await quotas.check(session, project, "port")
-            rows.append(await logic.create(session, c.svc, c.ctx, net, data, project))
-        ex = await logic.extras(session, rows, c.svc.settings.dns_domain)
-        hidden = c.hidden("port")
-        bodies = [logic.render(p, ex, hidden) for p in rows]
-        full = [logic.render(p, ex) for p in rows]
+    parsed = [v.parse(SPEC, item, "port", "create") for item in items]
+    for attempt in range(3):
+        try:
+            rows = await _create(c, [dict(d) for d in parsed])
+            break
+        except IntegrityError:
+            # A generated MAC clashed, or the network went away meanwhile: start over.
+            if attempt == 2:
+                raise conflict("The port could not be created because of concurrent "
+                               "changes; try again.", "HTTPConflict") from None
+    ex = logic.fresh_extras(rows, c.svc.settings.dns_domain)
+    hidden = c.hidden("port")
+    bodies = [logic.render(p, ex, hidden) for p in rows]
+    full = [logic.render(p, ex) for p in rows]
     for b in bodies:
         await notify(c, "port.create.end", "port", b)
-    await c.svc.ports_changed(full)
+    c.svc.after(c.svc.ports_changed(full))
     return created("port", "ports", bodies, bulk)
+
+
+async def _create(c: Caller, parsed: list[dict[str, Any]]) -> list[Any]:
+    plans = []
+    async with c.svc.db.session() as reads:  # outside the write transaction: keep it short
+        for data in parsed:
+            project = networks.project_for(c.ctx, data)
+            net, subnets = await logic.network_and_subnets(reads, c.ctx, data["network_id"])
+            _check_create_attrs(c, data, {"project_id": project,
+                                          "network:project_id": net.project_id})
+            limit = await quotas.limit_of(reads, project, "port") if project else -1
+            plans.append((data, project, net, subnets, limit))
+    for data, project, *_ in plans:
+        if "security_groups" not in data and project not in c.svc.default_groups:
+            async with c.svc.db.transaction() as session:
+                await security_groups.ensure_default(session, c.svc, project)
+    rows = []
+    async with c.svc.db.transaction() as session:
+        for data, project, net, subnets, limit in plans:
+            await quotas.check(session, project, "port", limit=limit)
+            rows.append(await logic.create(session, c.svc, c.ctx, net, data, project,
+                                           subnets))
+    return rows
 
 
 @router.get("/v2.0/ports")
@@ -104,7 +129,7 @@ async def update_port(port_id: str, body: dict[str, Any] = Body(...),
         out = logic.render(port, ex, c.hidden("port"))
         full = logic.render(port, ex)
     await notify(c, "port.update.end", "port", out)
-    await c.svc.ports_changed([full], before.get("host"))
+    c.svc.after(c.svc.ports_changed([full], before.get("host")))
     return shown(c, "port", out)
 
 
@@ -117,7 +142,7 @@ async def delete_port(port_id: str, c: Caller = Depends(caller)) -> Response:
         host, network_id = port.binding_host_id, port.network_id
         await logic.delete_port(session, port)
     await notify(c, "port.delete.end", "port", {"id": port_id, "network_id": network_id})
-    await c.svc.port_deleted(port_id, network_id, host)
+    c.svc.after(c.svc.port_deleted(port_id, network_id, host))
     return no_content()
 
 

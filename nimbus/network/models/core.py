@@ -83,6 +83,10 @@ class Port(Standard, Base):
     extra_dhcp_opts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     propagate_uplink_status: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # Set by ports.create on the objects it makes: not a column.
+    __allow_unmapped__ = True
+    fresh: dict[str, Any]
+
 
 class IPAllocation(Base):
     """One address handed to one port. The primary key is what keeps an address unique in
