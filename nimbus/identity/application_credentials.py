@@ -164,6 +164,10 @@ async def _granted_roles(session: AsyncSession, data: dict[str, Any], user_id: s
     held = set(token_role_ids)
     if not data.get("roles"):
         return sorted(held)
+    if project is not None:
+        # Keystone recomputes a token's roles when it validates it, so a role granted after
+        # the login counts; our tokens carry their roles, so ask for the current ones.
+        held |= await effective.project_role_ids(session, user_id, project)
     wanted = await resolve_roles(session, data["roles"])
     # The implied roles come along, as when the roles default to the token's.
     ids = await effective.implied_closure(session, [r.id for r in wanted])

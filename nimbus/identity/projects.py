@@ -56,13 +56,17 @@ async def tags_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[s
     return found
 
 
-def render(p: Project, tags: list[str], base: str) -> dict[str, Any]:
+def render(p: Project, tags: list[str], base: str, *, as_project: bool = False) -> dict[str, Any]:
+    """A domain renders as a domain, unless asked through the projects API (as_project)."""
     body: dict[str, Any] = {**(p.extra or {})}
     body.update({
         "id": p.id, "name": p.name, "description": p.description or "",
         "enabled": p.enabled, "tags": tags, "options": p.options or {},
     })
-    if p.is_domain:
+    if p.is_domain and as_project:
+        body.update({"domain_id": None, "parent_id": None, "is_domain": True,
+                     "links": {"self": f"{base}/v3/projects/{p.id}"}})
+    elif p.is_domain:
         body["links"] = {"self": f"{base}/v3/domains/{p.id}"}
     else:
         body.update({"domain_id": p.domain_id, "parent_id": p.parent_id, "is_domain": False,
@@ -70,9 +74,10 @@ def render(p: Project, tags: list[str], base: str) -> dict[str, Any]:
     return body
 
 
-async def get(session: AsyncSession, project_id: str) -> Project:
+async def get(session: AsyncSession, project_id: str, *, domains_too: bool = False) -> Project:
+    """A project; with domains_too, also a domain seen as a project (the projects API)."""
     project = await session.get(Project, project_id)
-    if project is None or project.is_domain:
+    if project is None or (project.is_domain and not domains_too):
         raise not_found("project", project_id)
     return project
 

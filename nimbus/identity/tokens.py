@@ -115,7 +115,9 @@ async def authenticate(session: AsyncSession, svc: IdentityService, auth: dict[s
             result.app_cred = result.app_cred or found.app_cred
         found = result
     assert found is not None
-    found.methods = list(dict.fromkeys(methods))
+    # A token re-issued with the token method keeps the methods that proved the identity.
+    inherited = found.base_token.methods if found.base_token is not None else []
+    found.methods = list(dict.fromkeys([*inherited, *methods]))
     return found
 
 

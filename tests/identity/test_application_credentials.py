@@ -416,3 +416,17 @@ def test_system_scoped_credential(cloud: RunningCloud, name: str) -> None:
     assert body["system"] == {"all": True} and [r["name"] for r in body["roles"]] == ["reader"]
     assert call(cloud, "DELETE", f"/users/{admin_id}/application_credentials/{cred['id']}",
                 token).status_code == 204
+
+
+def test_role_granted_after_login_can_go_into_a_credential(cloud: RunningCloud,
+                                                           name: str) -> None:
+    """Keystone judges the caller's current roles, not those of the token's issue time."""
+    user, project = member_of_new_project(cloud, name)
+    token = user_token(cloud, user, project)
+    extra = role_id(cloud, f"{name}-role", create=True)
+    grant(cloud, user, project, extra)
+    resp = create_cred(cloud, token, user, name=name, roles=[{"id": extra}])
+    assert resp.status_code == 201, resp.text
+    cred = resp.json()["application_credential"]
+    body = issue(cloud, app_cred(cred["id"], cred["secret"])).json()["token"]
+    assert [r["id"] for r in body["roles"]] == [extra]

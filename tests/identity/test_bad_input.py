@@ -73,3 +73,25 @@ def test_chunked_small_body_still_works(cloud: RunningCloud, headers: dict[str, 
                       headers={**headers, "content-type": "application/json"})
     assert resp.status_code == 201, resp.text
     assert resp.json()["project"]["name"] == name
+
+
+def test_domain_as_project_through_the_projects_api(cloud: RunningCloud,
+                                                   headers: dict[str, str], name: str) -> None:
+    base = cloud.auth_url
+    created = httpx.post(f"{base}/projects", headers=headers,
+                         json={"project": {"name": name, "is_domain": True}})
+    assert created.status_code == 201
+    project = created.json()["project"]
+    assert project["is_domain"] is True and project["domain_id"] is None
+    listed = httpx.get(f"{base}/projects", headers=headers, params={"is_domain": "true"})
+    assert project["id"] in [p["id"] for p in listed.json()["projects"]]
+    domains = httpx.get(f"{base}/domains", headers=headers).json()["domains"]
+    assert project["id"] in [d["id"] for d in domains]
+    shown = httpx.get(f"{base}/projects/{project['id']}", headers=headers).json()["project"]
+    assert shown["is_domain"] is True
+    assert httpx.delete(f"{base}/projects/{project['id']}", headers=headers).status_code == 403
+    disabled = httpx.patch(f"{base}/projects/{project['id']}", headers=headers,
+                           json={"project": {"enabled": False}})
+    assert disabled.status_code == 200 and disabled.json()["project"]["enabled"] is False
+    assert httpx.delete(f"{base}/projects/{project['id']}", headers=headers).status_code == 204
+    assert httpx.get(f"{base}/domains/{project['id']}", headers=headers).status_code == 404

@@ -106,6 +106,7 @@ def test_rescope_with_token_method_keeps_audit_chain(cloud: RunningCloud) -> Non
     assert rescoped.status_code == 201
     token = rescoped.json()["token"]
     assert token["project"]["name"] == "admin"
+    assert sorted(token["methods"]) == ["password", "token"]
     assert token["audit_ids"][1] == first.json()["token"]["audit_ids"][0]
     assert token["expires_at"] == first.json()["token"]["expires_at"]
 
@@ -130,3 +131,27 @@ def test_version_discovery(cloud: RunningCloud) -> None:
     assert version["links"][0]["href"] == f"{cloud.url}/identity/v3/"
     v3 = httpx.get(f"{cloud.url}/identity/v3").json()["version"]
     assert v3["id"] == version["id"]
+
+
+def test_user_validating_own_revoked_token_gets_404(cloud: RunningCloud, name: str) -> None:
+    admin = {"X-Auth-Token": issue(cloud, password_body("admin", ADMIN_PASSWORD))
+             .headers["X-Subject-Token"]}
+    project = httpx.post(f"{cloud.auth_url}/projects", headers=admin,
+                         json={"project": {"name": name}}).json()["project"]["id"]
+    user = httpx.post(f"{cloud.auth_url}/users", headers=admin, json={"user": {
+        "name": name, "password": "pw-" + name, "default_project_id": project}}).json()["user"]
+    member = next(r["id"] for r in httpx.get(f"{cloud.auth_url}/roles", headers=admin)
+                  .json()["roles"] if r["name"] == "member")
+    httpx.put(f"{cloud.auth_url}/projects/{project}/users/{user['id']}/roles/{member}",
+              headers=admin)
+    own = issue(cloud, password_body(name, "pw-" + name, project=name)).headers[
+        "X-Subject-Token"]
+    other = issue(cloud, password_body(name, "pw-" + name, project=name)).headers[
+        "X-Subject-Token"]
+    url = f"{cloud.auth_url}/auth/tokens"
+    assert httpx.get(url, headers={"X-Auth-Token": own, "X-Subject-Token": other}) \
+        .status_code == 200
+    assert httpx.delete(url, headers={"X-Auth-Token": own, "X-Subject-Token": other}) \
+        .status_code == 204
+    gone = httpx.get(url, headers={"X-Auth-Token": own, "X-Subject-Token": other})
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == 404

@@ -50,7 +50,8 @@ def _subject(request: Request, c: Caller, rule: str) -> tuple[str, TokenData]:
     try:
         data = c.svc.cloud.token_auth.validate(subject)
     except InvalidToken as exc:
-        c.enforce(rule, {"target": {"token": {"user_id": None}}})
+        # Keystone answers 404 before any policy check: a user asking about their own
+        # revoked token learns it is gone, and nothing more.
         raise NotFound(f"Could not find token: {exc}") from None
     c.enforce(rule, {"target": {"token": {"user_id": data.user_id}}})
     return subject, data

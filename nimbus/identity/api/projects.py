@@ -76,9 +76,8 @@ async def create_project(body: ProjectCreate, c: Caller = Depends(caller)) -> Re
     async with c.svc.db.transaction() as session:
         project = await logic.create(session, c.svc, data, domain_id)
         tags = (await logic.tags_of(session, [project.id]))[project.id]
-        body_out = logic.render(project, tags, c.url(""))
-    key = "domain" if project.is_domain else "project"
-    return json_response({key: body_out}, 201)
+        body_out = logic.render(project, tags, c.url(""), as_project=True)
+    return json_response({"project": body_out}, 201)
 
 
 @router.get("/v3/projects")
@@ -105,7 +104,8 @@ async def list_projects(
     async with c.svc.db.session() as session:
         rows = await logic.list_projects_tagged(session, filters)
     base = c.url("")
-    return json_response({"projects": [logic.render(p, tags, base) for p, tags in rows],
+    return json_response({"projects": [logic.render(p, tags, base, as_project=True)
+                                       for p, tags in rows],
                           "links": c.collection_links()})
 
 
@@ -115,11 +115,11 @@ async def show_project(project_id: str, c: Caller = Depends(caller),
                        parents_as_ids: str | None = None,
                        subtree_as_ids: str | None = None) -> Response:
     async with c.svc.db.session() as session:
-        project = await logic.get(session, project_id)
+        project = await logic.get(session, project_id, domains_too=True)
         c.enforce("identity:get_project", _target(project))
         tags = (await logic.tags_of(session, [project.id]))[project.id]
         base = c.url("")
-        body = logic.render(project, tags, base)
+        body = logic.render(project, tags, base, as_project=True)
         if parents_as_list is not None or parents_as_ids is not None:
             chain = await logic.ancestors(session, project)
             if parents_as_list is not None:
@@ -160,20 +160,23 @@ async def update_project(project_id: str, body: ProjectUpdate,
                          c: Caller = Depends(caller)) -> Response:
     data = body.project.model_dump(exclude_unset=True)
     async with c.svc.db.transaction() as session:
-        project = await logic.get(session, project_id)
+        project = await logic.get(session, project_id, domains_too=True)
         c.enforce("identity:update_project", _target(project))
         await logic.update(session, c.svc, project, data)
         tags = (await logic.tags_of(session, [project.id]))[project.id]
-        out = logic.render(project, tags, c.url(""))
+        out = logic.render(project, tags, c.url(""), as_project=True)
     return json_response({"project": out})
 
 
 @router.delete("/v3/projects/{project_id}", status_code=204)
 async def delete_project(project_id: str, c: Caller = Depends(caller)) -> Response:
     async with c.svc.db.transaction() as session:
-        project = await logic.get(session, project_id)
+        project = await logic.get(session, project_id, domains_too=True)
         c.enforce("identity:delete_project", _target(project))
-        await logic.delete_project(session, c.svc, project)
+        if project.is_domain:
+            await logic.delete_domain(session, c.svc, project)
+        else:
+            await logic.delete_project(session, c.svc, project)
     return no_content()
 
 
