@@ -15,6 +15,7 @@ REGISTRY = {
     "identity": "nimbus.identity.service:IdentityService",
     "image": "nimbus.image.service:ImageService",
     "network": "nimbus.network.service:NetworkService",
+    "placement": "nimbus.placement.service:PlacementService",
 }
 
 # How each service appears in the catalog: (type, path on its endpoint, URL suffix).

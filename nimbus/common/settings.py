@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-ALL_SERVICES = ("identity", "image", "network")
+ALL_SERVICES = ("identity", "placement", "image", "network")
 
 
 def default_state_dir() -> Path:

@@ -1,0 +1,245 @@
+"""Allocations: what each consumer uses on which providers, written atomically for one or
+several consumers, with capacity checked in the database.
+
+Correct under concurrency on every backend: the providers' generations are read first, usage
+after, and each touched provider's generation is bumped with a compare-and-swap UPDATE at the
+end. A writer that lost a race finds its UPDATE matched nothing, rolls back and runs again
+(service.retrying), so two claims can never both fit into the same free capacity. On SQLite the
+write transactions are serialised anyway.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nimbus.placement import errors
+from nimbus.placement.index import Index
+from nimbus.placement.models import Allocation, Consumer, Inventory, ResourceProvider
+from nimbus.placement.providers import bump
+from nimbus.placement.service import AfterCommit
+from nimbus.web.errors import BadRequest, Conflict
+
+INCOMPLETE_PROJECT = "00000000-0000-0000-0000-000000000000"
+INCOMPLETE_USER = "00000000-0000-0000-0000-000000000000"
+UNKNOWN_TYPE = "unknown"
+
+
+@dataclass
+class ConsumerWrite:
+    uuid: str
+    allocations: dict[str, dict[str, int]]  # provider uuid -> class -> amount
+    project_id: str | None = None
+    user_id: str | None = None
+    generation: int | None = None
+    consumer_type: str | None = None
+
+
+@dataclass
+class WriteOptions:
+    check_generation: bool = False  # 1.28+
+    set_type: bool = False  # 1.38+
+
+
+@dataclass
+class _Plan:
+    consumers: dict[str, Consumer] = field(default_factory=dict)
+    old: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
+    providers: dict[str, tuple[int, int]] = field(default_factory=dict)  # uuid -> (id, gen)
+    gens: dict[int, int] = field(default_factory=dict)  # provider id -> generation
+
+
+def _gen_conflict(expected: Any, got: Any) -> Conflict:
+    shown = "null" if expected is None else expected
+    return Conflict(f"consumer generation conflict - expected {shown} but got {got}",
+                    code=errors.CONCURRENT_UPDATE)
+
+
+async def replace(session: AsyncSession, after: AfterCommit, index: Index,
+                  writes: list[ConsumerWrite], opts: WriteOptions) -> None:
+    uuids = [w.uuid for w in writes]
+    plan = _Plan()
+    for row in (await session.scalars(select(Consumer).where(Consumer.uuid.in_(uuids)))).all():
+        plan.consumers[row.uuid] = row
+    if opts.check_generation:
+        for w in writes:
+            have = plan.consumers.get(w.uuid)
+            if have is None and w.generation is not None:
+                raise Conflict(f"consumer generation conflict - expected null but got "
+                               f"{w.generation}", code=errors.CONCURRENT_UPDATE)
+            if have is not None and have.generation != w.generation:
+                raise _gen_conflict(have.generation, w.generation)
+    for consumer_id, rp_id, rc_id, used in (await session.execute(
+            select(Allocation.consumer_id, Allocation.resource_provider_id,
+                   Allocation.resource_class_id, Allocation.used)
+            .where(Allocation.consumer_id.in_(uuids)))).all():
+        plan.old.setdefault(consumer_id, []).append((rp_id, rc_id, used))
+    wanted_uuids = sorted({rp for w in writes for rp in w.allocations})
+    old_ids = sorted({rp for rows in plan.old.values() for rp, _, _ in rows})
+    cond: Any = ResourceProvider.uuid.in_(wanted_uuids)
+    if old_ids:
+        cond = cond | ResourceProvider.id.in_(old_ids)
+    for rp_id, rp_uuid, gen in (await session.execute(
+            select(ResourceProvider.id, ResourceProvider.uuid, ResourceProvider.generation)
+            .where(cond))).all():
+        plan.providers[rp_uuid] = (rp_id, gen)
+        plan.gens[rp_id] = gen
+    for rp_uuid in wanted_uuids:
+        if rp_uuid not in plan.providers:
+            raise BadRequest(f"Allocation for resource provider '{rp_uuid}' that does not "
+                             "exist.")
+    rows = _new_rows(writes, plan, index)
+    usage = await _check_capacity(session, index, plan, rows)
+    await session.execute(delete(Allocation).where(Allocation.consumer_id.in_(uuids)))
+    if rows:
+        await session.execute(insert(Allocation), rows)
+    await _write_consumers(session, writes, plan, opts)
+    new_gens: dict[int, int] = {}
+    for rp_id in sorted(plan.gens):
+        new_gens[rp_id] = await bump(session, rp_id, plan.gens[rp_id])
+
+    def apply() -> None:
+        for rp_id, gen in new_gens.items():
+            index.set_usage(rp_id, gen, usage.get(rp_id, {}))
+
+    after.append(apply)
+
+
+def _new_rows(writes: list[ConsumerWrite], plan: _Plan, index: Index) -> list[dict[str, Any]]:
+    rows = []
+    for w in writes:
+        for rp_uuid, amounts in w.allocations.items():
+            rp_id = plan.providers[rp_uuid][0]
+            for rc, used in amounts.items():
+                rc_id = index.rc_ids.get(rc)
+                if rc_id is None:
+                    raise BadRequest(f"Unable to allocate inventory for consumer {w.uuid}: "
+                                     f"No such resource class {rc}.")
+                rows.append({"resource_provider_id": rp_id, "resource_class_id": rc_id,
+                             "consumer_id": w.uuid, "used": used})
+    return rows
+
+
+async def _check_capacity(session: AsyncSession, index: Index, plan: _Plan,
+                          rows: list[dict[str, Any]]) -> dict[int, dict[int, int]]:
+    """The usage of every touched provider once these allocations replace the old ones;
+    409 when a new allocation does not fit."""
+    ids = sorted(plan.gens)
+    if not ids:
+        return {}
+    usage: dict[int, dict[int, int]] = defaultdict(dict)
+    for rp_id, rc_id, total in (await session.execute(
+            select(Allocation.resource_provider_id, Allocation.resource_class_id,
+                   func.sum(Allocation.used))
+            .where(Allocation.resource_provider_id.in_(ids))
+            .group_by(Allocation.resource_provider_id, Allocation.resource_class_id))).all():
+        usage[rp_id][rc_id] = int(total or 0)
+    for old_rows in plan.old.values():
+        for rp_id, rc_id, used in old_rows:
+            usage[rp_id][rc_id] = usage[rp_id].get(rc_id, 0) - used
+    if not rows:
+        return usage
+    invs = {(r.resource_provider_id, r.resource_class_id): r for r in (await session.scalars(
+        select(Inventory).where(Inventory.resource_provider_id.in_(
+            sorted({r["resource_provider_id"] for r in rows}))))).all()}
+    uuid_of = {rp_id: rp_uuid for rp_uuid, (rp_id, _) in plan.providers.items()}
+    for row in rows:
+        rp_id, rc_id, used = row["resource_provider_id"], row["resource_class_id"], row["used"]
+        rc = index.rc_names.get(rc_id, str(rc_id))
+        where = f"'{rc}' on resource provider '{uuid_of[rp_id]}'"
+        inv = invs.get((rp_id, rc_id))
+        if inv is None:
+            raise Conflict(f"Unable to allocate inventory: Inventory for {where} invalid.")
+        if used < inv.min_unit or used > inv.max_unit or used % inv.step_size:
+            raise Conflict(f"Unable to allocate inventory: Unable to create allocation for "
+                           f"{where}. The requested amount would violate inventory "
+                           "constraints.")
+        usage[rp_id][rc_id] = usage[rp_id].get(rc_id, 0) + used
+    for (rp_id, rc_id), inv in invs.items():
+        total = usage[rp_id].get(rc_id, 0)
+        capacity = int((inv.total - inv.reserved) * inv.allocation_ratio)
+        added = any(r["resource_provider_id"] == rp_id and r["resource_class_id"] == rc_id
+                    for r in rows)
+        if added and total > capacity:
+            rc = index.rc_names.get(rc_id, str(rc_id))
+            raise Conflict(f"Unable to allocate inventory: Unable to create allocation for "
+                           f"'{rc}' on resource provider '{uuid_of[rp_id]}'. The requested "
+                           "amount would exceed the capacity.")
+    return usage
+
+
+async def _write_consumers(session: AsyncSession, writes: list[ConsumerWrite], plan: _Plan,
+                           opts: WriteOptions) -> None:
+    for w in writes:
+        have = plan.consumers.get(w.uuid)
+        project = w.project_id or (have.project_id if have else INCOMPLETE_PROJECT)
+        user = w.user_id or (have.user_id if have else INCOMPLETE_USER)
+        ctype = w.consumer_type if opts.set_type else (have.consumer_type if have else None)
+        if not w.allocations:
+            if have is not None:
+                await session.execute(delete(Consumer).where(Consumer.id == have.id))
+            continue
+        if have is None:
+            try:
+                await session.execute(insert(Consumer).values(
+                    uuid=w.uuid, project_id=project, user_id=user, consumer_type=ctype,
+                    generation=1))
+            except IntegrityError:  # another request created it meanwhile
+                raise _gen_conflict("another request's", "null") from None
+            continue
+        result = await session.execute(
+            update(Consumer).where(Consumer.id == have.id,
+                                   Consumer.generation == have.generation)
+            .values(generation=have.generation + 1, project_id=project, user_id=user,
+                    consumer_type=ctype))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("consumer generation conflict - the consumer changed while "
+                           "allocating; please retry", code=errors.CONCURRENT_UPDATE)
+
+
+async def delete_consumer(session: AsyncSession, after: AfterCommit, index: Index,
+                          consumer_uuid: str) -> bool:
+    """False when the consumer has no allocations."""
+    have = await session.scalar(select(Allocation.id).where(
+        Allocation.consumer_id == consumer_uuid).limit(1))
+    if have is None:
+        return False
+    await replace(session, after, index, [ConsumerWrite(consumer_uuid, {})], WriteOptions())
+    return True
+
+
+# -- reads -------------------------------------------------------------------------------------
+async def for_consumer(session: AsyncSession, index: Index, consumer_uuid: str
+                       ) -> tuple[Consumer | None, dict[str, dict[str, Any]]]:
+    consumer = await session.scalar(select(Consumer).where(Consumer.uuid == consumer_uuid))
+    rows = (await session.execute(
+        select(ResourceProvider.uuid, ResourceProvider.generation,
+               Allocation.resource_class_id, Allocation.used)
+        .join(ResourceProvider, ResourceProvider.id == Allocation.resource_provider_id)
+        .where(Allocation.consumer_id == consumer_uuid)
+        .order_by(Allocation.id))).all()
+    out: dict[str, dict[str, Any]] = {}
+    for rp_uuid, gen, rc_id, used in rows:
+        entry = out.setdefault(rp_uuid, {"generation": gen, "resources": {}})
+        entry["resources"][index.rc_names.get(rc_id, str(rc_id))] = used
+    return consumer, out
+
+
+async def for_provider(session: AsyncSession, index: Index, rp_id: int
+                       ) -> dict[str, dict[str, Any]]:
+    rows = (await session.execute(
+        select(Allocation.consumer_id, Allocation.resource_class_id, Allocation.used,
+               Consumer.generation)
+        .outerjoin(Consumer, Consumer.uuid == Allocation.consumer_id)
+        .where(Allocation.resource_provider_id == rp_id)
+        .order_by(Allocation.id))).all()
+    out: dict[str, dict[str, Any]] = {}
+    for consumer_id, rc_id, used, gen in rows:
+        entry = out.setdefault(consumer_id, {"resources": {}, "consumer_generation": gen})
+        entry["resources"][index.rc_names.get(rc_id, str(rc_id))] = used
+    return out
