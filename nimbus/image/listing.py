@@ -57,9 +57,12 @@ def _bool(name: str, value: str) -> bool:
 
 def _int(name: str, value: str) -> int:
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise BadRequest(f"Invalid value for {name}: {value!r} is not an integer.") from None
+    if not -(2**63) < number < 2**63:
+        raise BadRequest(f"Invalid value for {name}: {value!r} is out of range.")
+    return number
 
 
 def _sort_key(key: str) -> str:

@@ -218,3 +218,37 @@ def test_info_endpoints(api: Api, alice: Tenant) -> None:
     assert alice.api.get("/v2/info/stores/detail").status_code == 403
     usage = alice.api.get("/v2/info/usage").json()["usage"]
     assert usage["image_count_total"]["limit"] == -1
+
+
+def test_state_changes_are_announced_on_the_bus(api: Api, cloud: RunningCloud) -> None:
+    import time
+
+    seen: list[tuple[str, Any]] = []
+
+    async def handler(message: dict[str, Any]) -> None:
+        seen.append((message["event_type"], message["payload"]))
+
+    async def subscribe(c: Any) -> Any:
+        return await c.bus.subscribe("image.*", handler)
+
+    sub = cloud.call(subscribe)
+    try:
+        img = api.create(disk_format="raw", container_format="bare")
+        api.patch(f"/v2/images/{img['id']}", [{"op": "add", "path": "/k", "value": "v"}])
+        api.upload(img["id"], b"data")
+        api.post(f"/v2/images/{img['id']}/actions/deactivate")
+        api.delete(f"/v2/images/{img['id']}")
+        wanted = ["image.create", "image.update", "image.upload", "image.activate",
+                  "image.deactivate", "image.delete"]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            mine = [e for e, p in seen if p.get("id") == img["id"]]
+            if mine == wanted:
+                break
+            time.sleep(0.02)
+        assert [e for e, p in seen if p.get("id") == img["id"]] == wanted
+    finally:
+        async def stop(c: Any) -> None:
+            await sub.stop()
+
+        cloud.call(stop)

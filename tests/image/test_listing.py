@@ -102,6 +102,7 @@ def test_sdk_paginates(cloud, alice: Tenant, catalog: dict[str, Any]) -> None:  
     ({"member_status": "maybe"}, "status"),
     ({"changes-since": "2020-01-01"}, "changes-since"),
     ({"size_min": "big"}, "size_min"),
+    ({"size": str(10**30)}, "out of range"),
     ({"protected": "perhaps"}, "protected"),
     ({"created_at": "gt:yesterday"}, "created_at"),
 ])
