@@ -26,17 +26,17 @@ def test_cli_image_lifecycle(cloud: RunningCloud, tmp_path: Path, name: str) -> 
     image_id = made["id"]
 
     listed = cloud.cli("image", "list", "--name", name, "--private", "--status", "active",
-                       "--tag", "cli", "--property", "os_distro=cirros", "--long",
-                       "-f", "json")
+                       "--tag", "cli", "--property", "os_distro=cirros", "--project", "admin",
+                       "--sort", "name:asc", "--limit", "5", "--long", "-f", "json")
     assert [i["ID"] for i in listed] == [image_id]
 
     cloud.cli("image", "set", "--name", f"{name}-2", "--property", "os_version=0.6",
-              "--tag", "extra", "--min-ram", "128", "--unprotected", "--community",
+              "--tag", "extra", "--min-ram", "128", "--unprotected", "--public",
               "--deactivate", image_id)
     cloud.cli("image", "unset", "--property", "hw_rng_model", "--tag", "cli", image_id)
     shown = cloud.cli("image", "show", image_id, "-f", "json")
     assert shown["name"] == f"{name}-2" and shown["min_ram"] == 128
-    assert shown["status"] == "deactivated" and shown["visibility"] == "community"
+    assert shown["status"] == "deactivated" and shown["visibility"] == "public"
     assert shown["protected"] is False and sorted(shown["tags"]) == ["extra"]
     assert shown["properties"]["os_version"] == "0.6"
     assert "hw_rng_model" not in shown["properties"]
@@ -59,3 +59,8 @@ def test_cli_sharing(cloud: RunningCloud, admin: Any, bob: Tenant, name: str) ->
     members = cloud.cli("image", "member", "list", image_id, "-f", "json")
     assert [(m["Member ID"], m["Status"]) for m in members] == [(bob.project_id, "accepted")]
     assert image_id in bob.api.ids()
+    community = cloud.cli("image", "create", "--community", f"{name}-c", "-f", "json")
+    listed = cloud.cli("image", "list", "--community", "-f", "json", user=bob.user,
+                       password=bob.password, project=bob.name)
+    assert community["id"] in [i["ID"] for i in listed] and image_id not in bob.api.ids(
+        visibility="community")
