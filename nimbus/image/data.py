@@ -153,6 +153,10 @@ async def upload(svc: ImageService, ctx: RequestContext, image_id: str,
             await svc.notify("image.upload", {"id": image_id, "status": "killed",
                                               "reason": str(exc)})
             raise BadRequest(str(exc)) from None
+        except BaseException:
+            await asyncio.to_thread(staged.path.unlink, missing_ok=True)
+            await revert(svc, image_id, "saving")
+            raise
         await store_and_activate(svc, up.image_id, up.owner, staged, virtual_size, [store],
                                  from_status="saving")
     finally:
@@ -176,6 +180,9 @@ async def store_and_activate(svc: ImageService, image_id: str, owner: str | None
         await asyncio.to_thread(staged.path.unlink, missing_ok=True)
         await revert(svc, image_id, from_status)
         raise ApiError(f"The store could not keep the image data: {exc}", status=503) from exc
+    finally:
+        # a store that moved the file took it; one that copied it leaves it for us to remove
+        await asyncio.to_thread(staged.path.unlink, missing_ok=True)
     try:
         async with svc.db.transaction() as session:
             img = await session.get(Image, image_id)
