@@ -17,6 +17,11 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "default-subnetpools": ("Default Subnetpools", "Provides ability to mark and use a "
                             "subnetpool as the default."),
     "dhcp_agent_scheduler": ("DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
+    "dvr": ("Distributed Virtual Router", "Enables configuration of Distributed Virtual "
+            "Routers."),
+    "l3-ha": ("HA Router extension", "Adds HA capability to routers."),
+    "metering": ("Neutron Metering", "Neutron Metering extension."),
+    "tag": ("Tag support", "Enables to set tag on resources."),
     "dns-integration": ("DNS Integration", "Provides integration with DNS."),
     "empty-string-filtering": ("Empty String Filtering Extension", "Allow filtering by "
                                "attributes with empty string value"),

@@ -231,9 +231,19 @@ async def delete_network(session: AsyncSession, net: Network) -> list[str]:
     """Remove a network with no ports but its own; returns the ports removed with it."""
     ports = (await session.execute(select(Port.id, Port.device_owner).where(
         Port.network_id == net.id))).all()
-    if any(owner not in OWNED_PORTS for _, owner in ports):
+    # Floating IPs of an external network go with it, as upstream's L3 plugin does.
+    goes_along = OWNED_PORTS + (("network:floatingip",) if net.external else ())
+    if any(owner not in goes_along for _, owner in ports):
         raise in_use("network", net.id)
     owned = [pid for pid, _ in ports]
+    if net.external:
+        from nimbus.network.models import FloatingIP
+
+        fips = (await session.scalars(select(FloatingIP.id).where(
+            FloatingIP.floating_network_id == net.id))).all()
+        for fid in fips:
+            await standard.drop_tags(session, fid)
+        await session.execute(delete(FloatingIP).where(FloatingIP.floating_network_id == net.id))
     if owned:
         await session.execute(delete(Port).where(Port.id.in_(owned)))
     subnet_ids = (await session.scalars(select(Subnet.id).where(

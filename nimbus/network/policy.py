@@ -93,6 +93,10 @@ RULES: dict[str, str] = {
     **_crud("rbac_policy"),
     # Checked only for the wildcard target "*".
     "create_rbac_policy:target_tenant": ADMIN,
+    "create_metering_label": ADMIN, "get_metering_label": ADMIN,
+    "delete_metering_label": ADMIN, "create_metering_label_rule": ADMIN,
+    "get_metering_label_rule": ADMIN, "update_metering_label_rule": ADMIN,
+    "delete_metering_label_rule": ADMIN,
     "get_agent": ADMIN, "update_agent": ADMIN, "delete_agent": ADMIN,
     "create_dhcp-network": ADMIN, "delete_dhcp-network": ADMIN, "get_dhcp-networks": ADMIN,
     "create_l3-router": ADMIN, "delete_l3-router": ADMIN, "get_l3-routers": ADMIN,

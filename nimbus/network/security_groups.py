@@ -72,17 +72,17 @@ def _protocol(value: Any, field: str) -> str | None:
 def _port(value: Any, field: str) -> int | None:
     if value is None:
         return None
-    return v.integer(value, field, 0, 65535)
+    return v.integer(value, field)
 
 
 RULE_SPEC = {
-    "security_group_id": v.Attr(v.check_uuid, put=False, required=True),
+    "security_group_id": v.Attr(v.name255, put=False, required=True),
     "direction": v.Attr(_direction, put=False, required=True),
     "ethertype": v.Attr(_ethertype, put=False),
     "protocol": v.Attr(_protocol, put=False),
     "port_range_min": v.Attr(_port, put=False), "port_range_max": v.Attr(_port, put=False),
     "remote_ip_prefix": v.Attr(v.nullable(lambda x, f: str(v.prefix(x))), put=False),
-    "remote_group_id": v.Attr(v.uuid_or_none, put=False),
+    "remote_group_id": v.Attr(v.nullable(v.name255), put=False),
     "remote_address_group_id": v.Attr(v.uuid_or_none, put=False),
     "description": v.Attr(v.name255),
     "tenant_id": v.Attr(v.project, put=False), "project_id": v.Attr(v.project, put=False),
@@ -277,6 +277,10 @@ async def list_rules(session: AsyncSession, ctx: RequestContext,
 
 def _check_ports(protocol: str | None, low: int | None, high: int | None) -> None:
     if protocol in PORT_PROTOCOLS:
+        for value in (low, high):
+            if value is not None and not 1 <= value <= 65535:
+                raise bad_request(f"Invalid value for port {value}",
+                                  "SecurityGroupInvalidPortValue")
         if (low is None) != (high is None):
             raise bad_request("For TCP/UDP protocols, port_range_min must be <= "
                               "port_range_max", "SecurityGroupInvalidPortRange")
@@ -295,6 +299,9 @@ def _check_ports(protocol: str | None, low: int | None, high: int | None) -> Non
         if high is not None and low is None:
             raise bad_request(f"ICMP code (port-range-max) {high} is provided but ICMP type "
                               "(port-range-min) is missing.", "SecurityGroupMissingIcmpType")
+    elif any(x is not None and not 0 <= x <= 65535 for x in (low, high)):
+        raise bad_request(f"Invalid value for port {low if low is not None else high}",
+                          "SecurityGroupInvalidPortValue")
     elif low is not None or high is not None:
         raise bad_request("Invalid protocol for port range, only supported for TCP, UDP, "
                           "UDPLITE, SCTP and DCCP", "SecurityGroupInvalidProtocolForPortRange")

@@ -121,8 +121,9 @@ def visibility(ctx: RequestContext) -> Any:
     """A subnet is visible with its network."""
     if ctx.is_admin:
         return None
+    shared = access.visible(ctx, Network, "network", ("access_as_shared",), Network.shared)
     return (Subnet.project_id == access.project_of(ctx)) | Subnet.network_id.in_(
-        select(Network.id).where(networks.visibility(ctx)))
+        select(Network.id).where(shared))
 
 
 async def get(session: AsyncSession, ctx: RequestContext, subnet_id: str) -> Subnet:
@@ -310,7 +311,12 @@ async def update(session: AsyncSession, subnet: Subnet, data: dict[str, Any]) ->
 async def delete_subnet(session: AsyncSession, subnet: Subnet) -> None:
     rows = (await session.execute(select(IPAllocation.port_id, Port.device_owner).join(
         Port, Port.id == IPAllocation.port_id).where(IPAllocation.subnet_id == subnet.id))).all()
-    if any(owner not in networks.OWNED_PORTS for _, owner in rows):
+    # Automatic (SLAAC) addresses are taken back from ports; router interfaces still block.
+    allowed: tuple[str, ...] = networks.OWNED_PORTS
+    if ipam.is_auto_address(subnet):
+        allowed = tuple({owner for _, owner in rows
+                         if not owner.startswith("network:router_interface")}) + allowed
+    if any(owner not in allowed for _, owner in rows):
         raise in_use("subnet", subnet.id)
     await session.execute(delete(IPAllocation).where(IPAllocation.subnet_id == subnet.id))
     await standard.drop_tags(session, subnet.id)

@@ -52,6 +52,12 @@ class Api:
         body: dict[str, Any] = resp.json()[kind]
         return body
 
+    def create_at(self, path: str, kind: str, **attrs: Any) -> dict[str, Any]:
+        resp = self.post(path, {kind: attrs})
+        assert resp.status_code == 201, resp.text
+        body: dict[str, Any] = resp.json()[kind]
+        return body
+
     def network(self, name: str, cidr: str | None = None, **attrs: Any) -> tuple[dict[str, Any],
                                                                                  dict[str, Any]]:
         net = self.create("network", name=name, **attrs)

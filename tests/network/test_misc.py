@@ -104,3 +104,30 @@ def test_availability_zones_and_ip_availability(api: Api, member: Api, name: str
     assert avail["total_ips"] == 13 and avail["used_ips"] == 1
     assert avail["subnet_ip_availability"][0]["cidr"] == "10.101.0.0/28"
     assert member.get("/network-ip-availabilities").status_code == 403
+
+
+def test_metering_labels_and_rules(api: Api, member: Api, name: str) -> None:
+    label = api.create_at("/metering/metering-labels", "metering_label", name=name,
+                          description="d")
+    rule = api.create_at("/metering/metering-label-rules", "metering_label_rule",
+                         metering_label_id=label["id"], direction="ingress",
+                         remote_ip_prefix="10.0.0.0/24")
+    assert rule["excluded"] is False
+    overlap = api.post("/metering/metering-label-rules", {"metering_label_rule": {
+        "metering_label_id": label["id"], "direction": "ingress",
+        "remote_ip_prefix": "10.0.0.128/25"}})
+    assert overlap.status_code == 409
+    rules = api.get("/metering/metering-label-rules", params={"id": rule["id"]}).json()
+    assert len(rules["metering_label_rules"]) == 1
+    assert member.get("/metering/metering-labels").status_code == 403
+    assert api.delete(f"/metering/metering-labels/{label['id']}").status_code == 204
+    assert api.get(f"/metering/metering-label-rules/{rule['id']}").status_code == 404
+
+
+def test_deleting_an_external_network_takes_its_floating_ips(api: Api, member: Api,
+                                                             name: str) -> None:
+    ext, sub = api.network(name, "198.51.100.0/24", **{"router:external": True})
+    fip = api.create("floatingip", floating_network_id=ext["id"])
+    assert member.get("/subnets", params={"network_id": ext["id"]}).json()["subnets"] == []
+    assert api.delete(f"/networks/{ext['id']}").status_code == 204
+    assert api.get(f"/floatingips/{fip['id']}").status_code == 404

@@ -69,6 +69,10 @@ def test_ipv6_modes_and_slaac_addresses(api: Api, name: str) -> None:
     stateful = api.create("subnet", network_id=net["id"], ip_version=6,
                           cidr="2001:db8:4::/64", ipv6_address_mode="dhcpv6-stateful")
     assert stateful["ipv6_ra_mode"] is None
+    # SLAAC addresses do not keep their subnet alive: they leave the ports with it.
+    assert api.delete(f"/subnets/{sub['id']}").status_code == 204
+    left = api.get(f"/ports/{port['id']}").json()["port"]["fixed_ips"]
+    assert all(ip["subnet_id"] != sub["id"] for ip in left)
 
 
 def test_subnet_in_use(api: Api, name: str) -> None:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 # Order matters where paths overlap: the generic tag routes come last.
 MODULES = ("networks", "subnets", "ports", "security_groups", "routers", "floatingips", "pools",
-           "agents", "address_groups", "quotas", "meta")
+           "agents", "address_groups", "metering", "quotas", "meta")
 
 
 def api_modules() -> list[ModuleType]:

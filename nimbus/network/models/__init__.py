@@ -7,6 +7,8 @@ from nimbus.network.models.misc import (
     AddressScope,
     Agent,
     Mark,
+    MeteringLabel,
+    MeteringLabelRule,
     NetworkAgentBinding,
     Quota,
     RBACPolicy,
@@ -22,7 +24,8 @@ from nimbus.network.models.security import (
 
 __all__ = [
     "AddressGroup", "AddressScope", "Agent", "Base", "DefaultSecurityGroup", "FloatingIP",
-    "IPAllocation", "Mark", "Network", "NetworkAgentBinding", "Port", "PortForwarding",
+    "IPAllocation", "Mark", "MeteringLabel",
+    "MeteringLabelRule", "Network", "NetworkAgentBinding", "Port", "PortForwarding",
     "PortSecurityGroup", "Quota", "RBACPolicy", "Router", "RouterPort", "SecurityGroup",
     "SecurityGroupRule", "Standard", "Subnet", "SubnetPool", "Tag",
 ]
