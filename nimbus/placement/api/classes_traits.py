@@ -37,7 +37,7 @@ async def create_class(c: Caller = Depends(caller)) -> Response:
     async with c.svc.write() as (session, after):
         await classes.create(session, after, c.svc.index, data["name"])
     return Response(status_code=201, headers={
-        "location": f"{c.prefix}/resource_classes/{data['name']}"})
+        "location": c.location(f"/resource_classes/{data['name']}")})
 
 
 @router.get("/resource_classes/{name}")
@@ -61,7 +61,7 @@ async def put_class(name: str, c: Caller = Depends(caller)) -> Response:
             created = await classes.create(session, after, c.svc.index, name, exist_ok=True)
         if created:
             return Response(status_code=201, headers={
-                "location": f"{c.prefix}/resource_classes/{name}"})
+                "location": c.location(f"/resource_classes/{name}")})
         return no_content()
     data = await c.body(s.RESOURCE_CLASS)
     async with c.svc.write() as (session, after):
@@ -116,7 +116,7 @@ async def put_trait(name: str, c: Caller = Depends(caller)) -> Response:
                          "characters: \"A\"-\"Z\", \"0\"-\"9\" and \"_\"")
     async with c.svc.write() as (session, after):
         created = await traits.create(session, after, c.svc.index, name)
-    headers = {"location": f"{c.prefix}/traits/{name}"}
+    headers = {"location": c.location(f"/traits/{name}")}
     return Response(status_code=201 if created else 204, headers=headers)
 
 

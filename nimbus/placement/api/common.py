@@ -51,6 +51,10 @@ class Caller:
     def prefix(self) -> str:
         return str(self.request.scope.get("root_path", ""))
 
+    def location(self, path: str) -> str:
+        """Absolute, as webob makes them: clients join relative ones to the endpoint."""
+        return str(self.request.base_url).rstrip("/") + path
+
     async def body(self, schema: Schema) -> Any:
         kind = self.request.headers.get("content-type", "").split(";")[0].strip()
         if kind != "application/json":

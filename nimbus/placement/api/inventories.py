@@ -97,7 +97,7 @@ async def create_inventory(uuid: str, c: Caller = Depends(caller)) -> Response:
 
     rp, gen, _ = await _write(c, uuid, change)
     return c.respond(_one(record, gen), 201,
-                     headers={"location": f"{c.prefix}{BASE.format(uuid=uuid)}/{rc}"})
+                     headers={"location": c.location(f"{BASE.format(uuid=uuid)}/{rc}")})
 
 
 @router.get(BASE + "/{resource_class}")

@@ -63,7 +63,7 @@ async def create_provider(c: Caller = Depends(caller)) -> Response:
         rp = await providers.create(session, after, c.svc.index, data["name"],
                                     _check_uuid(data.get("uuid")),
                                     data.get("parent_provider_uuid"))
-    location = f"{c.prefix}/resource_providers/{rp.uuid}"
+    location = c.location(f"/resource_providers/{rp.uuid}")
     if c.at_least(20):
         return c.respond(render(c, rp), modified=rp.updated_at,
                          headers={"location": location})
