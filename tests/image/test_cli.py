@@ -50,8 +50,13 @@ def test_cli_image_lifecycle(cloud: RunningCloud, tmp_path: Path, name: str) -> 
     assert gone.returncode != 0
 
 
-def test_cli_sharing(cloud: RunningCloud, admin: Any, bob: Tenant, name: str) -> None:
-    made = cloud.cli("image", "create", "--shared", name, "-f", "json")
+def test_cli_sharing(cloud: RunningCloud, admin: Any, bob: Tenant, name: str,
+                     tmp_path: Path) -> None:
+    # with no --file, the CLI uploads whatever its stdin holds: give it a file of its own
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes(samples.raw(4096))
+    data = ("--file", str(disk), "--disk-format", "raw", "--container-format", "bare")
+    made = cloud.cli("image", "create", *data, "--shared", name, "-f", "json")
     image_id = made["id"]
     cloud.cli("image", "add", "project", image_id, bob.project_id)
     cloud.cli("image", "set", "--accept", image_id, user=bob.user, password=bob.password,
@@ -59,7 +64,7 @@ def test_cli_sharing(cloud: RunningCloud, admin: Any, bob: Tenant, name: str) ->
     members = cloud.cli("image", "member", "list", image_id, "-f", "json")
     assert [(m["Member ID"], m["Status"]) for m in members] == [(bob.project_id, "accepted")]
     assert image_id in bob.api.ids()
-    community = cloud.cli("image", "create", "--community", f"{name}-c", "-f", "json")
+    community = cloud.cli("image", "create", *data, "--community", f"{name}-c", "-f", "json")
     listed = cloud.cli("image", "list", "--community", "-f", "json", user=bob.user,
                        password=bob.password, project=bob.name)
     assert community["id"] in [i["ID"] for i in listed] and image_id not in bob.api.ids(
