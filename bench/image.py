@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import BenchCloud, wrk
+from bench.common import BenchCloud, password_body, wrk
 
 CHUNK = 1 << 20
 
@@ -123,6 +123,24 @@ async def create_many(cloud: BenchCloud, headers: dict[str, str], count: int) ->
     return time.perf_counter() - started
 
 
+def member_token(cloud: BenchCloud, admin: dict[str, str]) -> str:
+    """A token of a plain member of a new project (sees public images and its own)."""
+    base = f"{cloud.url}/identity/v3"
+    project = httpx.post(f"{base}/projects", headers=admin, json={
+        "project": {"name": "bench-member", "domain_id": "default"}}).json()["project"]
+    user = httpx.post(f"{base}/users", headers=admin, json={"user": {
+        "name": "bench-member", "password": "bench-member-pw", "domain_id": "default"}}
+    ).json()["user"]
+    role = httpx.get(f"{base}/roles", headers=admin, params={"name": "member"}).json()[
+        "roles"][0]
+    httpx.put(f"{base}/projects/{project['id']}/users/{user['id']}/roles/{role['id']}",
+              headers=admin).raise_for_status()
+    resp = httpx.post(f"{base}/auth/tokens", json=password_body(
+        "bench-member", "bench-member-pw", "bench-member"))
+    resp.raise_for_status()
+    return resp.headers["X-Subject-Token"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-gib", type=float, default=2.0)
@@ -170,9 +188,11 @@ def main() -> None:
         print(f"created {args.images} images in {made:.1f} s "
               f"({args.images / made:.0f} per second, 8 at a time)")
         url = f"{cloud.url}/image/v2/images"
-        for c in (1, 8):
-            print(wrk("GET /v2/images (default page)", url, concurrency=c,
-                      seconds=args.seconds, headers=headers).row())
+        member = {"X-Auth-Token": member_token(cloud, headers)}
+        for who, creds in (("admin", headers), ("member", member)):
+            for c in (1, 8):
+                print(wrk(f"GET /v2/images ({who}, 25/page)", url, concurrency=c,
+                          seconds=args.seconds, headers=creds).row())
         print(f"resident memory at the end: {cloud.rss_mb():.0f} MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
