@@ -15,6 +15,7 @@ from nimbus.common.policy import Enforcer
 from nimbus.db.engine import Database
 from nimbus.db.migrate import upgrade
 from nimbus.network.models import Base
+from nimbus.network.plancache import PlanCache
 from nimbus.network.policy import RULES
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class NetworkService:
         # network id -> (valid until, DHCP agent hosts); see rpc.send_dhcp_update.
         self.dhcp_hosts: dict[str, tuple[float, list[str]]] = {}
         self.hidden_cache: dict[tuple[Any, ...], set[str]] = {}
+        self.plans = PlanCache()
 
     async def start(self, cloud: Cloud) -> None:
         from nimbus.network import bootstrap

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -99,7 +100,8 @@ def service(request: Request) -> NetworkService:
     return svc
 
 
-async def caller(request: Request, ctx: RequestContext = Depends(request_context)) -> Caller:
+async def caller(request: Request,
+                 ctx: RequestContext = Depends(request_context)) -> AsyncIterator[Caller]:
     svc = service(request)
     pid = ctx.project_id
     if pid and pid not in svc.bootstrapped_projects and \
@@ -108,7 +110,10 @@ async def caller(request: Request, ctx: RequestContext = Depends(request_context
         from nimbus.network.bootstrap import maybe_admin_project
 
         await maybe_admin_project(svc, ctx)
-    return Caller(request, ctx, svc)
+    yield Caller(request, ctx, svc)
+    if request.method not in ("GET", "HEAD") and not (
+            request.method == "POST" and request.url.path.endswith("/ports")):
+        svc.plans.clear()  # a change may concern what port creation remembers
 
 
 async def json_body(request: Request) -> Any:

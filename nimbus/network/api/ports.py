@@ -50,6 +50,7 @@ async def create_ports(body: dict[str, Any] = Body(...),
             break
         except IntegrityError:
             # A generated MAC clashed, or the network went away meanwhile: start over.
+            c.svc.plans.clear()
             if attempt == 2:
                 raise conflict("The port could not be created because of concurrent "
                                "changes; try again.", "HTTPConflict") from None
@@ -68,10 +69,11 @@ async def _create(c: Caller, parsed: list[dict[str, Any]]) -> list[Any]:
     async with c.svc.db.session() as reads:  # outside the write transaction: keep it short
         for data in parsed:
             project = networks.project_for(c.ctx, data)
-            net, subnets = await logic.network_and_subnets(reads, c.ctx, data["network_id"])
+            net, subnets = await c.svc.plans.network_and_subnets(reads, c.ctx,
+                                                                 data["network_id"])
             _check_create_attrs(c, data, {"project_id": project,
                                           "network:project_id": net.project_id})
-            limit = await quotas.limit_of(reads, project, "port") if project else -1
+            limit = await c.svc.plans.limit(reads, project, "port") if project else -1
             plans.append((data, project, net, subnets, limit))
     for data, project, *_ in plans:
         if "security_groups" not in data and project not in c.svc.default_groups:
