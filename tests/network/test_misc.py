@@ -131,3 +131,28 @@ def test_deleting_an_external_network_takes_its_floating_ips(api: Api, member: A
     assert member.get("/subnets", params={"network_id": ext["id"]}).json()["subnets"] == []
     assert api.delete(f"/networks/{ext['id']}").status_code == 204
     assert api.get(f"/floatingips/{fip['id']}").status_code == 404
+
+
+def test_restart_keeps_everything_and_bootstraps_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.network.conftest import token_for
+    from tests.support.cloud import ADMIN_PASSWORD
+
+    def names(cloud: RunningCloud) -> list[str]:
+        token = token_for(cloud, "admin", ADMIN_PASSWORD, "admin")
+        nets = httpx.get(f"{cloud.url}/network/v2.0/networks",
+                         headers={"X-Auth-Token": token}).json()["networks"]
+        return sorted(n["name"] for n in nets)
+
+    first = RunningCloud(tmp_path / "state", services=["identity", "network"]).start()
+    try:
+        assert names(first) == ["private", "public"]
+        token = token_for(first, "admin", ADMIN_PASSWORD, "admin")
+        httpx.post(f"{first.url}/network/v2.0/networks", headers={"X-Auth-Token": token},
+                   json={"network": {"name": "kept"}})
+    finally:
+        first.stop()
+    second = RunningCloud(tmp_path / "state", services=["identity", "network"]).start()
+    try:
+        assert names(second) == ["kept", "private", "public"]
+    finally:
+        second.stop()
