@@ -90,6 +90,20 @@ class ServerEndpoint:
         async with self.svc.db.session() as session:
             return await wiring.dhcp_for_network(session, network_id)
 
+    async def get_routers(self, context: dict[str, Any], host: str) -> list[dict[str, Any]]:
+        """Everything the L3 agent on `host` must build (its resync)."""
+        from nimbus.network import l3wiring
+
+        async with self.svc.db.session() as session:
+            return await l3wiring.routers_for_host(session, host)
+
+    async def get_dhcp_port(self, context: dict[str, Any], network_id: str,
+                            host: str) -> dict[str, Any]:
+        """The DHCP port of the DHCP agent on `host` for a network, made on first ask."""
+        from nimbus.network.dhcp_ports import ensure
+
+        return await ensure(self.svc, network_id, host)
+
 
 async def serve(svc: NetworkService) -> list[Server]:
     return [await svc.cloud.bus.serve(Target(SERVER_TOPIC), ServerEndpoint(svc))]
@@ -193,3 +207,40 @@ async def send_dhcp_update(svc: NetworkService, network_ids: list[str]) -> None:
                                          network=payload)
             except Exception:
                 LOG.exception("could not update the DHCP agent on %s", host)
+
+
+L3_TOPIC = "l3-agent"
+
+
+async def send_router_update(svc: NetworkService, router_ids: list[str]) -> None:
+    """A router (or one of its floating IPs) changed: schedule it, then update its agents."""
+    from nimbus.network import l3wiring
+    from nimbus.network.models import Router
+
+    for router_id in set(router_ids):
+        async with svc.db.transaction() as session:
+            hosts = await l3wiring.schedule(session, svc, router_id)
+        if not hosts:
+            continue
+        async with svc.db.session() as session:
+            router = await session.get(Router, router_id)
+            payload = (await l3wiring.for_routers(session, [router]))[0] if router else None
+        if payload is None:
+            from sqlalchemy import delete
+
+            from nimbus.network.models import NetworkAgentBinding
+
+            async with svc.db.transaction() as session:
+                await session.execute(delete(NetworkAgentBinding).where(
+                    NetworkAgentBinding.resource_id == router_id,
+                    NetworkAgentBinding.kind == "l3"))
+        for host in hosts:
+            try:
+                if payload is None:
+                    await svc.cloud.bus.cast(Target(L3_TOPIC, server=host), "router_deleted",
+                                             router_id=router_id)
+                else:
+                    await svc.cloud.bus.cast(Target(L3_TOPIC, server=host), "router_update",
+                                             router=payload)
+            except Exception:
+                LOG.exception("could not update the L3 agent on %s", host)

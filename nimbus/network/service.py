@@ -104,6 +104,11 @@ class NetworkService:
         await rpc.send_port_delete(self, port_id, network_id, host)
         await rpc.send_dhcp_update(self, [network_id])
 
+    async def routers_changed(self, router_ids: list[str | None]) -> None:
+        from nimbus.network import rpc
+
+        await rpc.send_router_update(self, [r for r in router_ids if r])
+
     async def subnets_changed(self, network_id: str) -> None:
         from nimbus.network import rpc
 

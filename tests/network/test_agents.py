@@ -30,6 +30,12 @@ class Recorder:
     async def network_update(self, context: dict[str, Any], network: dict[str, Any]) -> None:
         self.calls.append(("network_update", network))
 
+    async def router_update(self, context: dict[str, Any], router: dict[str, Any]) -> None:
+        self.calls.append(("router_update", router))
+
+    async def router_deleted(self, context: dict[str, Any], router_id: str) -> None:
+        self.calls.append(("router_deleted", {"id": router_id}))
+
 
 def wait_for(check: Any, timeout: float = 10) -> Any:
     deadline = time.monotonic() + timeout
@@ -186,3 +192,64 @@ def test_every_change_is_notified(cloud: RunningCloud, api: Api, name: str) -> N
         wait_for(lambda: all(w in seen for w in wanted))
     finally:
         cloud.call(lambda c: sub.stop())
+
+
+def test_l3_agents_get_their_routers(cloud: RunningCloud, api: Api, name: str) -> None:
+    host = f"l3-{uuid.uuid4().hex[:6]}"
+    recorder = Recorder()
+
+    async def start(c: Any) -> Any:
+        server = await c.bus.serve(Target("l3-agent", server=host), recorder)
+        await c.bus.call(Target("network-server"), "report_state", agent={
+            "agent_type": "L3 agent", "binary": "nimbus-l3-agent", "host": host,
+            "topic": "l3-agent"})
+        return server
+
+    server = cloud.call(start)
+    try:
+        public = api.get("/networks", params={"name": "public"}).json()["networks"][0]
+        net, sub = api.network(name, "10.74.0.0/24")
+        router = api.create("router", name=name,
+                            external_gateway_info={"network_id": public["id"]})
+        api.put(f"/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]})
+        port = api.create("port", network_id=net["id"])
+        fip = api.create("floatingip", floating_network_id=public["id"], port_id=port["id"])
+
+        def latest() -> Any:
+            ups = [r for k, r in recorder.calls if k == "router_update"
+                   and r["id"] == router["id"] and r["floating_ips"]]
+            return ups[-1] if ups else None
+
+        built = wait_for(latest)
+        assert built["namespace"] == "qrouter-" + router["id"]
+        assert built["gateway"]["fixed_ips"][0]["cidr"] == "172.24.4.0/24"
+        assert built["interfaces"][0]["fixed_ips"][0]["ip_address"] == "10.74.0.1"
+        assert built["floating_ips"][0]["floating_ip_address"] == fip["floating_ip_address"]
+        agents = api.get(f"/routers/{router['id']}/l3-agents").json()["agents"]
+        assert [a["host"] for a in agents] == [host]
+
+        async def resync(c: Any) -> Any:
+            return await c.bus.call(Target("network-server"), "get_routers", host=host)
+
+        assert router["id"] in {r["id"] for r in cloud.call(resync)}
+        api.delete(f"/floatingips/{fip['id']}")
+        api.put(f"/routers/{router['id']}/remove_router_interface", {"subnet_id": sub["id"]})
+        api.delete(f"/routers/{router['id']}")
+        wait_for(lambda: ("router_deleted", {"id": router["id"]}) in recorder.calls)
+    finally:
+        cloud.call(lambda c: server.stop())
+
+
+def test_dhcp_port_is_made_for_the_asking_agent(cloud: RunningCloud, api: Api,
+                                                name: str) -> None:
+    net, sub = api.network(name, "10.75.0.0/24")
+
+    async def ask(c: Any) -> Any:
+        return await c.bus.call(Target("network-server"), "get_dhcp_port",
+                                network_id=net["id"], host="dhcp-host-1")
+
+    port = cloud.call(ask)
+    assert port["device_owner"] == "network:dhcp"
+    assert port["fixed_ips"][0]["subnet_id"] == sub["id"]
+    assert cloud.call(ask)["id"] == port["id"]  # one per agent and network
+    assert api.delete(f"/networks/{net['id']}").status_code == 204  # it goes along

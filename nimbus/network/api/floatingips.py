@@ -32,6 +32,7 @@ async def create_fips(body: dict[str, Any] = Body(...), c: Caller = Depends(call
         bodies = await logic.render_many(session, rows)
     for b in bodies:
         await notify(c, "floatingip.create.end", "floatingip", b)
+    c.svc.after(c.svc.routers_changed([b["router_id"] for b in bodies]))
     return created("floatingip", "floatingips", bodies, bulk)
 
 
@@ -60,10 +61,12 @@ async def update_fip(fip_id: str, body: dict[str, Any] = Body(...),
         fip = await logic.get(session, c.ctx, fip_id)
         c.enforce("update_floatingip", {"project_id": fip.project_id})
         standard.check_if_match(fip, c.if_match())
+        old_router = fip.router_id
         await logic.update(session, c.ctx, fip, data)
         await session.flush()
         out = (await logic.render_many(session, [fip]))[0]
     await notify(c, "floatingip.update.end", "floatingip", out)
+    c.svc.after(c.svc.routers_changed([old_router, out["router_id"]]))
     return shown(c, "floatingip", out)
 
 
@@ -72,8 +75,10 @@ async def delete_fip(fip_id: str, c: Caller = Depends(caller)) -> Response:
     async with c.svc.db.transaction() as session:
         fip = await logic.get(session, c.ctx, fip_id)
         c.enforce("delete_floatingip", {"project_id": fip.project_id})
+        old_router = fip.router_id
         await logic.delete_fip(session, fip)
     await notify(c, "floatingip.delete.end", "floatingip", {"id": fip_id})
+    c.svc.after(c.svc.routers_changed([old_router]))
     return no_content()
 
 
@@ -88,7 +93,9 @@ async def create_pf(fip_id: str, body: dict[str, Any] = Body(...),
         c.enforce("create_port_forwarding", {"project_id": fip.project_id})
         pf = await logic.create_pf(session, c.ctx, fip, data)
         out = logic.render_pf(pf)
+        router_id = fip.router_id
     await notify(c, "port_forwarding.create.end", "port_forwarding", out)
+    c.svc.after(c.svc.routers_changed([router_id]))
     return json_response({"port_forwarding": out}, 201)
 
 

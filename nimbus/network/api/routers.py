@@ -43,6 +43,7 @@ async def create_routers(body: dict[str, Any] = Body(...),
         bodies = await logic.render_many(session, rows, c.hidden("router"))
     for b in bodies:
         await notify(c, "router.create.end", "router", b)
+    c.svc.after(c.svc.routers_changed([b["id"] for b in bodies]))
     return created("router", "routers", bodies, bulk)
 
 
@@ -75,6 +76,7 @@ async def update_router(router_id: str, body: dict[str, Any] = Body(...),
         await session.flush()
         out = (await logic.render_many(session, [r], c.hidden("router")))[0]
     await notify(c, "router.update.end", "router", out)
+    c.svc.after(c.svc.routers_changed([router_id]))
     return shown(c, "router", out)
 
 
@@ -85,6 +87,7 @@ async def delete_router(router_id: str, c: Caller = Depends(caller)) -> Response
         c.enforce("delete_router", {"project_id": r.project_id})
         await logic.delete_router(session, r)
     await notify(c, "router.delete.end", "router", {"id": router_id})
+    c.svc.after(c.svc.routers_changed([router_id]))
     return no_content()
 
 
@@ -96,6 +99,7 @@ async def add_interface(router_id: str, body: dict[str, Any] = Body(...),
         c.enforce("add_router_interface", {"project_id": r.project_id})
         out = await logic.add_interface(session, c.svc, c.ctx, r, body)
     await c.svc.notify("router.interface.create", {"router_interface": out})
+    c.svc.after(c.svc.routers_changed([router_id]))
     return json_response(out)
 
 
@@ -107,6 +111,7 @@ async def remove_interface(router_id: str, body: dict[str, Any] = Body(...),
         c.enforce("remove_router_interface", {"project_id": r.project_id})
         out = await logic.remove_interface(session, c.ctx, r, body)
     await c.svc.notify("router.interface.delete", {"router_interface": out})
+    c.svc.after(c.svc.routers_changed([router_id]))
     return json_response(out)
 
 
@@ -122,6 +127,7 @@ async def _routes_change(router_id: str, body: dict[str, Any], c: Caller, add: b
         await session.flush()
         out = (await logic.render_many(session, [r], c.hidden("router")))[0]
     await notify(c, "router.update.end", "router", out)
+    c.svc.after(c.svc.routers_changed([router_id]))
     return json_response({"router": out})
 
 
