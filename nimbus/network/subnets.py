@@ -186,7 +186,19 @@ async def create(session: AsyncSession, svc: NetworkService, ctx: RequestContext
     await session.flush()
     if data.get("tags"):
         await standard.set_tags(session, subnet.id, data["tags"])
+    if ipam.is_auto_address(subnet):
+        await _address_existing_ports(session, subnet)
     return subnet
+
+
+async def _address_existing_ports(session: AsyncSession, subnet: Subnet) -> None:
+    """A new SLAAC subnet gives its EUI-64 address to the ports already on the network, as
+    their guests will configure it from the router advertisements anyway."""
+    rows = (await session.execute(select(Port.id, Port.mac_address).where(
+        Port.network_id == subnet.network_id,
+        Port.device_owner.not_like("network:router%")))).all()
+    for port_id, mac in rows:
+        await ipam.allocate_specific(session, subnet, ipam.eui64(subnet.cidr, mac), port_id)
 
 
 def _default_gateway(net: Any) -> str | None:

@@ -51,9 +51,12 @@ def test_bad_subnets(api: Api, name: str) -> None:
 
 def test_ipv6_modes_and_slaac_addresses(api: Api, name: str) -> None:
     net, _ = api.network(name)
+    early = api.create("port", network_id=net["id"], fixed_ips=[])
     sub = api.create("subnet", network_id=net["id"], ip_version=6, cidr="2001:db8:1::/64",
                      ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
     assert sub["gateway_ip"] == "2001:db8:1::1"
+    early_ips = api.get(f"/ports/{early['id']}").json()["port"]["fixed_ips"]
+    assert [ip["subnet_id"] for ip in early_ips] == [sub["id"]]  # SLAAC reaches it too
     port = api.create("port", network_id=net["id"], mac_address="fa:16:3e:11:22:33")
     assert port["fixed_ips"] == [{"subnet_id": sub["id"],
                                   "ip_address": "2001:db8:1:0:f816:3eff:fe11:2233"}]
