@@ -9,7 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Float,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -316,5 +316,6 @@ class RevocationEventRow(Base):
     domain_id: Mapped[str | None] = mapped_column(ID)
     role_id: Mapped[str | None] = mapped_column(ID)
     app_cred_id: Mapped[str | None] = mapped_column(ID)
-    issued_before: Mapped[float] = mapped_column(Float)
-    revoked_at: Mapped[float] = mapped_column(Float, index=True)
+    # Epoch seconds: double precision (MariaDB's FLOAT is single and would blur them).
+    issued_before: Mapped[float] = mapped_column(Double)
+    revoked_at: Mapped[float] = mapped_column(Double, index=True)
