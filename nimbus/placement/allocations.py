@@ -47,8 +47,17 @@ class WriteOptions:
 
 
 @dataclass
+class _ConsumerRow:
+    id: int
+    project_id: str
+    user_id: str
+    consumer_type: str | None
+    generation: int
+
+
+@dataclass
 class _Plan:
-    consumers: dict[str, Consumer] = field(default_factory=dict)
+    consumers: dict[str, _ConsumerRow] = field(default_factory=dict)
     old: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
     providers: dict[str, tuple[int, int]] = field(default_factory=dict)  # uuid -> (id, gen)
     gens: dict[int, int] = field(default_factory=dict)  # provider id -> generation
@@ -64,8 +73,18 @@ async def replace(session: AsyncSession, after: AfterCommit, index: Index,
                   writes: list[ConsumerWrite], opts: WriteOptions) -> None:
     uuids = [w.uuid for w in writes]
     plan = _Plan()
-    for row in (await session.scalars(select(Consumer).where(Consumer.uuid.in_(uuids)))).all():
-        plan.consumers[row.uuid] = row
+    # The consumers and their current allocations, in one statement.
+    for row in (await session.execute(
+            select(Consumer.uuid, Consumer.id, Consumer.project_id, Consumer.user_id,
+                   Consumer.consumer_type, Consumer.generation,
+                   Allocation.resource_provider_id, Allocation.resource_class_id,
+                   Allocation.used)
+            .outerjoin(Allocation, Allocation.consumer_id == Consumer.uuid)
+            .where(Consumer.uuid.in_(uuids)))).all():
+        if row[0] not in plan.consumers:
+            plan.consumers[row[0]] = _ConsumerRow(*row[1:6])  # type: ignore[arg-type]
+        if row[6] is not None:
+            plan.old.setdefault(row[0], []).append((row[6], row[7], row[8]))
     if opts.check_generation:
         for w in writes:
             have = plan.consumers.get(w.uuid)
@@ -74,28 +93,17 @@ async def replace(session: AsyncSession, after: AfterCommit, index: Index,
                                f"{w.generation}", code=errors.CONCURRENT_UPDATE)
             if have is not None and have.generation != w.generation:
                 raise _gen_conflict(have.generation, w.generation)
-    for consumer_id, rp_id, rc_id, used in (await session.execute(
-            select(Allocation.consumer_id, Allocation.resource_provider_id,
-                   Allocation.resource_class_id, Allocation.used)
-            .where(Allocation.consumer_id.in_(uuids)))).all():
-        plan.old.setdefault(consumer_id, []).append((rp_id, rc_id, used))
     wanted_uuids = sorted({rp for w in writes for rp in w.allocations})
     old_ids = sorted({rp for rows in plan.old.values() for rp, _, _ in rows})
-    cond: Any = ResourceProvider.uuid.in_(wanted_uuids)
-    if old_ids:
-        cond = cond | ResourceProvider.id.in_(old_ids)
-    for rp_id, rp_uuid, gen in (await session.execute(
-            select(ResourceProvider.id, ResourceProvider.uuid, ResourceProvider.generation)
-            .where(cond))).all():
-        plan.providers[rp_uuid] = (rp_id, gen)
-        plan.gens[rp_id] = gen
+    state = await _providers_state(session, plan, wanted_uuids, old_ids)
     for rp_uuid in wanted_uuids:
         if rp_uuid not in plan.providers:
             raise BadRequest(f"Allocation for resource provider '{rp_uuid}' that does not "
                              "exist.")
     rows = _new_rows(writes, plan, index)
-    usage = await _check_capacity(session, index, plan, rows)
-    await session.execute(delete(Allocation).where(Allocation.consumer_id.in_(uuids)))
+    usage = _check_capacity(index, plan, rows, *state)
+    if plan.old:
+        await session.execute(delete(Allocation).where(Allocation.consumer_id.in_(uuids)))
     if rows:
         await session.execute(insert(Allocation), rows)
     await _write_consumers(session, writes, plan, opts)
@@ -108,6 +116,42 @@ async def replace(session: AsyncSession, after: AfterCommit, index: Index,
             index.set_usage(rp_id, gen, usage.get(rp_id, {}))
 
     after.append(apply)
+
+
+_USED = (select(func.coalesce(func.sum(Allocation.used), 0))
+         .where(Allocation.resource_provider_id == Inventory.resource_provider_id,
+                Allocation.resource_class_id == Inventory.resource_class_id)
+         .correlate(Inventory).scalar_subquery())
+
+
+async def _providers_state(session: AsyncSession, plan: _Plan, wanted_uuids: list[str],
+                           old_ids: list[int]
+                           ) -> tuple[dict[tuple[int, int], tuple[int, ...]],
+                                      dict[int, dict[int, int]]]:
+    """Generation, inventories and usage of every provider involved, in one statement (so
+    one snapshot: the usage read belongs to the generation read)."""
+    cond: Any = ResourceProvider.uuid.in_(wanted_uuids)
+    if old_ids:
+        cond = cond | ResourceProvider.id.in_(old_ids)
+    invs: dict[tuple[int, int], tuple[int, ...]] = {}
+    usage: dict[int, dict[int, int]] = defaultdict(dict)
+    for row in (await session.execute(
+            select(ResourceProvider.id, ResourceProvider.uuid, ResourceProvider.generation,
+                   Inventory.resource_class_id, Inventory.total, Inventory.reserved,
+                   Inventory.min_unit, Inventory.max_unit, Inventory.step_size,
+                   Inventory.allocation_ratio, _USED)
+            .outerjoin(Inventory, Inventory.resource_provider_id == ResourceProvider.id)
+            .where(cond))).all():
+        r: Any = row
+        rp_id, rp_uuid, gen, rc_id = r[0], r[1], r[2], r[3]
+        plan.providers[rp_uuid] = (rp_id, gen)
+        plan.gens[rp_id] = gen
+        if rc_id is None:
+            continue
+        total, reserved, min_unit, max_unit, step, ratio, used = r[4:11]
+        invs[(rp_id, rc_id)] = (int((total - reserved) * ratio), min_unit, max_unit, step)
+        usage[rp_id][rc_id] = int(used or 0)
+    return invs, usage
 
 
 def _new_rows(writes: list[ConsumerWrite], plan: _Plan, index: Index) -> list[dict[str, Any]]:
@@ -125,29 +169,16 @@ def _new_rows(writes: list[ConsumerWrite], plan: _Plan, index: Index) -> list[di
     return rows
 
 
-async def _check_capacity(session: AsyncSession, index: Index, plan: _Plan,
-                          rows: list[dict[str, Any]]) -> dict[int, dict[int, int]]:
+def _check_capacity(index: Index, plan: _Plan, rows: list[dict[str, Any]],
+                    invs: dict[tuple[int, int], tuple[int, ...]],
+                    usage: dict[int, dict[int, int]]) -> dict[int, dict[int, int]]:
     """The usage of every touched provider once these allocations replace the old ones;
     409 when a new allocation does not fit."""
-    ids = sorted(plan.gens)
-    if not ids:
-        return {}
-    usage: dict[int, dict[int, int]] = defaultdict(dict)
-    for rp_id, rc_id, total in (await session.execute(
-            select(Allocation.resource_provider_id, Allocation.resource_class_id,
-                   func.sum(Allocation.used))
-            .where(Allocation.resource_provider_id.in_(ids))
-            .group_by(Allocation.resource_provider_id, Allocation.resource_class_id))).all():
-        usage[rp_id][rc_id] = int(total or 0)
     for old_rows in plan.old.values():
         for rp_id, rc_id, used in old_rows:
             usage[rp_id][rc_id] = usage[rp_id].get(rc_id, 0) - used
-    if not rows:
-        return usage
-    invs = {(r.resource_provider_id, r.resource_class_id): r for r in (await session.scalars(
-        select(Inventory).where(Inventory.resource_provider_id.in_(
-            sorted({r["resource_provider_id"] for r in rows}))))).all()}
     uuid_of = {rp_id: rp_uuid for rp_uuid, (rp_id, _) in plan.providers.items()}
+    added: set[tuple[int, int]] = set()
     for row in rows:
         rp_id, rc_id, used = row["resource_provider_id"], row["resource_class_id"], row["used"]
         rc = index.rc_names.get(rc_id, str(rc_id))
@@ -155,17 +186,15 @@ async def _check_capacity(session: AsyncSession, index: Index, plan: _Plan,
         inv = invs.get((rp_id, rc_id))
         if inv is None:
             raise Conflict(f"Unable to allocate inventory: Inventory for {where} invalid.")
-        if used < inv.min_unit or used > inv.max_unit or used % inv.step_size:
+        _, min_unit, max_unit, step = inv
+        if used < min_unit or used > max_unit or used % step:
             raise Conflict(f"Unable to allocate inventory: Unable to create allocation for "
                            f"{where}. The requested amount would violate inventory "
                            "constraints.")
         usage[rp_id][rc_id] = usage[rp_id].get(rc_id, 0) + used
-    for (rp_id, rc_id), inv in invs.items():
-        total = usage[rp_id].get(rc_id, 0)
-        capacity = int((inv.total - inv.reserved) * inv.allocation_ratio)
-        added = any(r["resource_provider_id"] == rp_id and r["resource_class_id"] == rc_id
-                    for r in rows)
-        if added and total > capacity:
+        added.add((rp_id, rc_id))
+    for rp_id, rc_id in sorted(added):
+        if usage[rp_id][rc_id] > invs[(rp_id, rc_id)][0]:
             rc = index.rc_names.get(rc_id, str(rc_id))
             raise Conflict(f"Unable to allocate inventory: Unable to create allocation for "
                            f"'{rc}' on resource provider '{uuid_of[rp_id]}'. The requested "

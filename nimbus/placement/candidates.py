@@ -53,10 +53,11 @@ class Option:
     providers: tuple[int, ...]
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     anchor: int
-    amounts: dict[tuple[int, int], int]  # (provider, class) -> amount
+    # provider -> class -> amount; the fast path shares one dict (the group's) among all.
+    per_rp: dict[int, dict[int, int]]
     mappings: dict[str, list[int]]
 
 
@@ -128,7 +129,7 @@ class _Search:
         sharing = self.index.sharing
         resources = group.resources
         pairs = tuple(resources.items())
-        for rp_id in self._smallest_class(group):
+        for rp_id in sorted(self._smallest_class(group)):
             node = self.nodes[rp_id]
             if tree is not None and node.root != tree:
                 continue
@@ -195,8 +196,45 @@ class _Search:
         return self.tree_providers(group)
 
     # -- all groups ----------------------------------------------------------------------------
+    def flat(self, group: Group) -> Iterator[Candidate]:
+        """The common case, kept lean: one group, providers without trees or sharing."""
+        tree = self._tree_of(group)
+        if tree is False:
+            return
+        nodes = self.nodes
+        pairs = tuple(group.resources.items())
+        required, forbidden = group.required, group.forbidden
+        check_aggs = bool(group.member_of or group.forbidden_aggs)
+        allowed = self.allowed_roots
+        for rp_id in sorted(self._smallest_class(group)):
+            node = nodes[rp_id]
+            inv, used = node.inv, node.used
+            ok = True
+            for rc_id, amount in pairs:
+                i = inv.get(rc_id)
+                if i is None or amount > i.max_unit or amount < i.min_unit \
+                        or used.get(rc_id, 0) + amount > i.capacity \
+                        or amount % i.step_size:
+                    ok = False
+                    break
+            if not ok:
+                continue
+            if (required or forbidden) and not self._traits_ok(node.traits, group):
+                continue
+            if check_aggs and not self._aggs_ok(node, group):
+                continue
+            if tree is not None and node.root != tree:
+                continue
+            if allowed is not None and node.root not in allowed:
+                continue
+            yield Candidate(node.root, {rp_id: group.resources}, {group.suffix: [rp_id]})
+
     def run(self) -> Iterator[Candidate]:
         groups = self.req.groups
+        if len(groups) == 1 and not self.index.sharing and (
+                groups[0].same_provider or not self.index.has_trees()):
+            yield from self.flat(groups[0])
+            return
         if len(groups) == 1:
             group = groups[0]
             for anchor, option in self.options(group):
@@ -221,7 +259,8 @@ class _Search:
                 if not self._acceptable(groups, options):
                     continue
                 cand = self._candidate(anchor, groups, options)
-                key = (tuple(sorted(cand.amounts.items())),
+                key = (tuple(sorted((rp, tuple(sorted(res.items())))
+                                    for rp, res in cand.per_rp.items())),
                        tuple(sorted((k, tuple(v)) for k, v in cand.mappings.items())))
                 if key in seen:
                     continue
@@ -261,27 +300,33 @@ class _Search:
 
     @staticmethod
     def _candidate(anchor: int, groups: list[Group], options: list[Option]) -> Candidate:
-        amounts: dict[tuple[int, int], int] = {}
+        per_rp: dict[int, dict[int, int]] = {}
         mappings: dict[str, list[int]] = {}
         for group, option in zip(groups, options, strict=True):
             for rp_id, rc_id, amount in option.pieces:
-                amounts[(rp_id, rc_id)] = amounts.get((rp_id, rc_id), 0) + amount
+                res = per_rp.setdefault(rp_id, {})
+                res[rc_id] = res.get(rc_id, 0) + amount
             have = mappings.setdefault(group.suffix, [])
             have.extend(rp for rp in option.providers if rp not in have)
-        return Candidate(anchor, amounts, mappings)
+        return Candidate(anchor, per_rp, mappings)
 
 
 def find(index: Index, req: Request) -> tuple[list[Candidate], list[int]]:
     """The candidates (at most req.limit) and the providers to summarise: every provider of
     every tree a candidate uses."""
     results = list(itertools.islice(_Search(index, req).run(), req.limit))
+    nodes, tree = index.nodes, index.tree
     roots: set[int] = set()
     for cand in results:
-        for rp_id, _ in cand.amounts:
-            roots.add(index.nodes[rp_id].root)
+        for rp_id in cand.per_rp:
+            roots.add(nodes[rp_id].root)
     summarised: list[int] = []
     for root in sorted(roots):
-        summarised.extend(sorted(index.tree.get(root, ())))
+        members = tree.get(root, ())
+        if len(members) == 1:
+            summarised.extend(members)
+        else:
+            summarised.extend(sorted(members))
     return results, summarised
 
 

@@ -92,8 +92,10 @@ class Index:
         self.trait_names: dict[int, str] = {}
         self.agg_ids: dict[str, int] = {}
         self.agg_uuids: dict[int, str] = {}
-        # Sorted trait names per set of trait ids, for provider summaries.
+        # Sorted trait names per set of trait ids, and rendered provider summaries (by
+        # provider and response flavour), for GET /allocation_candidates.
         self.trait_lists: dict[frozenset[int], list[str]] = {}
+        self.summaries: dict[tuple[int, int], dict[str, object]] = {}
         self.stale = True
         self._lock = asyncio.Lock()
 
@@ -191,6 +193,7 @@ class Index:
             self._leave_tree(node)
             node.parent, node.root = parent, root
             node.generation = max(node.generation, generation)
+            self._forget(rp_id)
         self.tree.setdefault(root, set()).add(rp_id)
 
     def move_subtree(self, roots: dict[int, int], parents: dict[int, int | None]) -> None:
@@ -203,6 +206,7 @@ class Index:
             node.root = root
             if rp_id in parents:
                 node.parent = parents[rp_id]
+            self._forget(rp_id)
             self.tree.setdefault(root, set()).add(rp_id)
 
     def _leave_tree(self, node: Node) -> None:
@@ -212,7 +216,12 @@ class Index:
             if not members:
                 del self.tree[node.root]
 
+    def _forget(self, rp_id: int) -> None:
+        for flavour in range(8):
+            self.summaries.pop((rp_id, flavour), None)
+
     def remove_provider(self, rp_id: int) -> None:
+        self._forget(rp_id)
         node = self.nodes.pop(rp_id, None)
         if node is None:
             return
@@ -240,6 +249,7 @@ class Index:
             self.by_class.setdefault(rc_id, set()).add(rp_id)
         node.inv = dict(inv)
         node.inv_gen = generation
+        self._forget(rp_id)
         self._bump(node, generation)
 
     def set_usage(self, rp_id: int, generation: int, used: dict[int, int]) -> None:
@@ -248,6 +258,7 @@ class Index:
             return
         node.used = {rc: amount for rc, amount in used.items() if amount}
         node.used_gen = generation
+        self._forget(rp_id)
         self._bump(node, generation)
 
     def set_traits(self, rp_id: int, generation: int, traits: Iterable[int]) -> None:
@@ -261,6 +272,7 @@ class Index:
             self.trait_members.setdefault(trait_id, set()).add(rp_id)
         node.traits = new
         node.traits_gen = generation
+        self._forget(rp_id)
         self._bump(node, generation)
 
     def set_aggregates(self, rp_id: int, generation: int, aggs: Iterable[int]) -> None:

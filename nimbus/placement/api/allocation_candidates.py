@@ -3,6 +3,7 @@ for the requested microversion."""
 
 from __future__ import annotations
 
+import gc
 import re
 from typing import Any
 
@@ -20,7 +21,7 @@ from nimbus.placement.api.common import (
     parse_resources,
 )
 from nimbus.placement.candidates import Candidate, Group, Request, find
-from nimbus.placement.index import Index
+from nimbus.placement.index import Index, Node
 from nimbus.placement.schema import GROUP_SUFFIX
 from nimbus.web.errors import BadRequest
 
@@ -157,46 +158,60 @@ def _request(c: Caller, q: dict[str, list[str]], index: Index) -> Request:
 def _render(c: Caller, index: Index, req: Request, found: list[Candidate],
             summarised: list[int]) -> dict[str, Any]:
     nodes, names = index.nodes, index.rc_names
+    dict_form, with_mappings = c.at_least(12), c.at_least(34)
+    named: dict[int, dict[str, int]] = {}  # id() of a shared amounts dict -> by class name
     areqs: list[dict[str, Any]] = []
     for cand in found:
         per_rp: dict[str, dict[str, int]] = {}
-        for (rp_id, rc_id), amount in cand.amounts.items():
-            per_rp.setdefault(nodes[rp_id].uuid, {})[names[rc_id]] = amount
-        if c.at_least(12):
+        for rp_id, res in cand.per_rp.items():
+            by_name = named.get(id(res))
+            if by_name is None:
+                by_name = named[id(res)] = {names[rc]: amount for rc, amount in res.items()}
+            per_rp[nodes[rp_id].uuid] = by_name
+        if dict_form:
             areq: dict[str, Any] = {"allocations": {
                 rp: {"resources": res} for rp, res in per_rp.items()}}
-            if c.at_least(34):
+            if with_mappings:
                 areq["mappings"] = {suffix: [nodes[rp].uuid for rp in rps]
                                     for suffix, rps in cand.mappings.items()}
         else:
             areq = {"allocations": [{"resource_provider": {"uuid": rp}, "resources": res}
                                     for rp, res in per_rp.items()]}
         areqs.append(areq)
-    all_classes = c.at_least(27)
+    all_classes, traits, nested = c.at_least(27), c.at_least(17), c.at_least(29)
+    flavour = all_classes * 4 + traits * 2 + nested
     asked = {rc for g in req.groups for rc in g.resources}
-    traits = c.at_least(17)
-    nested = c.at_least(29)
-    cache = index.trait_lists
+    cache = index.summaries
     summaries: dict[str, Any] = {}
     for rp_id in summarised:
         node = nodes[rp_id]
-        used = node.used
-        entry: dict[str, Any] = {"resources": {
-            names[rc]: {"capacity": inv.capacity, "used": used.get(rc, 0)}
-            for rc, inv in node.inv.items() if all_classes or rc in asked}}
-        if traits:
-            listed = cache.get(node.traits)
-            if listed is None:
-                listed = cache[node.traits] = sorted(index.trait_names[t] for t in node.traits
-                                                     if t in index.trait_names)
-            entry["traits"] = listed
-        if nested:
-            parent = nodes.get(node.parent) if node.parent is not None else None
-            entry["parent_provider_uuid"] = parent.uuid if parent else None
-            root = nodes.get(node.root)
-            entry["root_provider_uuid"] = root.uuid if root else node.uuid
+        entry = cache.get((rp_id, flavour)) if all_classes else None
+        if entry is None:
+            entry = _summary(index, node, asked, all_classes, traits, nested)
+            if all_classes:
+                cache[(rp_id, flavour)] = entry
         summaries[node.uuid] = entry
     return {"allocation_requests": areqs, "provider_summaries": summaries}
+
+
+def _summary(index: Index, node: Node, asked: set[int], all_classes: bool, traits: bool,
+             nested: bool) -> dict[str, Any]:
+    names, used = index.rc_names, node.used
+    entry: dict[str, Any] = {"resources": {
+        names[rc]: {"capacity": inv.capacity, "used": used.get(rc, 0)}
+        for rc, inv in node.inv.items() if all_classes or rc in asked}}
+    if traits:
+        listed = index.trait_lists.get(node.traits)
+        if listed is None:
+            listed = index.trait_lists[node.traits] = sorted(
+                index.trait_names[t] for t in node.traits if t in index.trait_names)
+        entry["traits"] = listed
+    if nested:
+        parent = index.nodes.get(node.parent) if node.parent is not None else None
+        entry["parent_provider_uuid"] = parent.uuid if parent else None
+        root = index.nodes.get(node.root)
+        entry["root_provider_uuid"] = root.uuid if root else node.uuid
+    return entry
 
 
 @router.get("/allocation_candidates")
@@ -216,5 +231,14 @@ async def allocation_candidates(c: Caller = Depends(caller)) -> Response:
         raise BadRequest("Invalid query string parameters: 'resources' is a required property")
     index = await c.svc.fresh_index()
     req = _request(c, q, index)
-    found, summarised = find(index, req)
-    return c.respond(_render(c, index, req, found, summarised))
+    # A burst of short-lived dicts with no await in between: the cyclic collector would only
+    # walk the whole heap meanwhile (tens of ms at 10,000 providers).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        found, summarised = find(index, req)
+        body = _render(c, index, req, found, summarised)
+    finally:
+        if collecting:
+            gc.enable()
+    return c.respond(body)
