@@ -15,6 +15,7 @@ REGISTRY = {
     "identity": "nimbus.identity.service:IdentityService",
     "image": "nimbus.image.service:ImageService",
     "network": "nimbus.network.service:NetworkService",
+    "compute": "nimbus.compute.service:ComputeService",
     "placement": "nimbus.placement.service:PlacementService",
 }
 

@@ -202,7 +202,8 @@ def db_sync(state_dir: StateDir = None,
     async def sync() -> None:
         for name in service or settings.services:
             models = importlib.import_module(f"nimbus.{name}.models")
-            migrations = Path(str(models.__file__)).parent / "migrations"
+            package = importlib.import_module(f"nimbus.{name}")
+            migrations = Path(str(package.__file__)).parent / "migrations"
             db = Database(settings.database_url_for(name))
             await upgrade(db, name, migrations, models.Base.metadata)
             await db.dispose()

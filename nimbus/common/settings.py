@@ -99,6 +99,45 @@ class ImageSettings(BaseModel):
     policy_file: Path | None = None
 
 
+class ComputeSettings(BaseModel):
+    """Compute: what this process runs (API, conductor and scheduler; compute agents), the
+    fake hypervisors' size, and the scheduler's filters and weighers."""
+
+    api: bool = Field(True, description="run the API, conductor and scheduler here")
+    # Compute agents (hypervisor hosts) run by this process. None: one named after this
+    # machine (the all-in-one's local host); [] for none.
+    hosts: list[str] | None = None
+    fake_hosts: int = Field(0, ge=0, description="extra fake hypervisors fake-1 … fake-N")
+    virt_driver: str = "fake"
+    fake_vcpus: int = Field(16, ge=1)
+    fake_memory_mb: int = Field(32768, ge=128)
+    fake_disk_gb: int = Field(512, ge=1)
+    cpu_allocation_ratio: float = Field(4.0, gt=0)
+    ram_allocation_ratio: float = Field(1.0, gt=0)
+    disk_allocation_ratio: float = Field(1.0, gt=0)
+    reserved_host_memory_mb: int = Field(0, ge=0)
+    default_availability_zone: str = "nova"
+    internal_availability_zone: str = "internal"
+    report_interval: float = Field(10.0, gt=0, description="heartbeat period, seconds")
+    service_down_time: float = Field(60.0, gt=0, description="no heartbeat for this long = down")
+    sync_power_state_interval: float = Field(600.0, gt=0)
+    scheduler_filters: list[str] = Field(default_factory=lambda: [
+        "compute", "availability_zone", "image_properties", "server_group_affinity",
+        "server_group_anti_affinity", "aggregate_instance_extra_specs",
+        "aggregate_multitenancy_isolation", "same_host", "different_host"])
+    scheduler_weighers: list[str] = Field(default_factory=lambda: [
+        "ram", "cpu", "disk", "build_failure", "affinity", "io_ops"])
+    max_placement_results: int = Field(1000, ge=1)
+    max_attempts: int = Field(3, ge=1, description="builds tried on this many hosts")
+    host_subset_size: int = Field(1, ge=1)
+    vif_plugging_timeout: float = Field(0.0, ge=0, description="seconds to wait for "
+                                        "network-vif-plugged; 0: do not wait")
+    vif_plugging_is_fatal: bool = True
+    max_limit: int = Field(1000, ge=1, description="largest page of a list")
+    bootstrap: bool = True
+    policy_file: Path | None = None
+
+
 class ServiceDatabase(BaseModel):
     database_url: str | None = None
 
@@ -128,6 +167,7 @@ class Settings(BaseSettings):
     identity: IdentitySettings = Field(default_factory=lambda: IdentitySettings())
     image: ImageSettings = Field(default_factory=lambda: ImageSettings())
     network: NetworkSettings = Field(default_factory=lambda: NetworkSettings())
+    compute: ComputeSettings = Field(default_factory=lambda: ComputeSettings())
     # Per-service overrides of database_url, e.g. NIMBUS_DATABASES__IDENTITY__DATABASE_URL.
     databases: dict[str, ServiceDatabase] = Field(default_factory=dict)
 

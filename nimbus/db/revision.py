@@ -20,7 +20,8 @@ from nimbus.db.migrate import alembic_config, upgrade
 
 async def main(service: str, message: str) -> None:
     models = importlib.import_module(f"nimbus.{service}.models")
-    migrations = Path(str(models.__file__)).parent / "migrations"
+    package = importlib.import_module(f"nimbus.{service}")
+    migrations = Path(str(package.__file__)).parent / "migrations"
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite+aiosqlite:///{tmp}/scratch.db")
         await upgrade(db, service, migrations, models.Base.metadata)

@@ -1,0 +1,1 @@
+"""Virt drivers: the interface, and the fake driver."""
