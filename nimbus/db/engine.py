@@ -61,6 +61,8 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        # Counts committed writes made through this object (see cache.ReadCache).
+        self.generation = 0
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -71,12 +73,16 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose work commits on success and rolls back on any error."""
-        if self._write_lock is None:
-            async with self._sessions() as session, session.begin():
+        try:
+            if self._write_lock is None:
+                async with self._sessions() as session, session.begin():
+                    yield session
+                return
+            async with self._write_lock, self._sessions() as session, session.begin():
                 yield session
-            return
-        async with self._write_lock, self._sessions() as session, session.begin():
-            yield session
+        finally:
+            # Also on failure: cheap, and a commit that raised may still have landed.
+            self.generation += 1
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 from nimbus.common.policy import Enforcer
 from nimbus.common.revocation import RevocationEvent
 from nimbus.common.tokens import KeyRing
+from nimbus.db.cache import ReadCache
 from nimbus.db.engine import Database
 from nimbus.db.migrate import upgrade
 from nimbus.identity.catalog import CatalogCache
@@ -37,6 +38,7 @@ class IdentityService:
     hasher: Hasher
     enforcer: Enforcer
     catalog: CatalogCache
+    read_cache: ReadCache
 
     async def start(self, cloud: Cloud) -> None:
         from nimbus.identity.bootstrap import bootstrap
@@ -53,6 +55,9 @@ class IdentityService:
 
         self.enforcer = Enforcer({**RULES, **extra_policy()}, self.settings.policy_file)
         self.catalog = CatalogCache(self.db)
+        self.read_cache = ReadCache(self.db)
+        # Writes by other identity processes (distributed wiring) invalidate our cache too.
+        self._subscription = await cloud.bus.subscribe("identity.*", self._on_change)
         await bootstrap(self)
         await self._load_revocations()
 
@@ -62,7 +67,11 @@ class IdentityService:
         return build_app(self)
 
     async def stop(self) -> None:
+        await self._subscription.stop()
         self.hasher.close()
+
+    async def _on_change(self, message: dict[str, Any]) -> None:
+        self.read_cache.invalidate()
 
     # -- shared by the resource modules --------------------------------------------------------
     def enforce(self, rule: str, creds: dict[str, Any], target: dict[str, Any]) -> None:

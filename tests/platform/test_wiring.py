@@ -106,3 +106,36 @@ def test_second_process_validates_locally_and_sees_revocations(
             other.stop()
         identity.stop()
         services.drop_database("postgresql", name)
+
+
+def test_two_identity_processes_see_each_others_writes(tmp_path: Path,
+                                                        rabbit_url: str) -> None:
+    """Each process caches project lists; the other's writes arrive over the bus."""
+    url, name = services.create_database("postgresql")
+    first = RunningCloud(tmp_path / "a", services=["identity"], database_url=url,
+                         bus_url=rabbit_url).start()
+    second = None
+    try:
+        second = RunningCloud(tmp_path / "b", services=["identity"], database_url=url,
+                              bus_url=rabbit_url).start()
+        headers_b = {"X-Auth-Token": login(second)}
+        listing = f"{second.auth_url}/projects"
+        before = [p["name"] for p in httpx.get(listing, headers=headers_b).json()["projects"]]
+        assert "made-in-a" not in before  # now cached in b
+        created = httpx.post(f"{first.auth_url}/projects", json={"project": {
+            "name": "made-in-a"}}, headers={"X-Auth-Token": login(first)})
+        assert created.status_code == 201
+        deadline = time.monotonic() + 10
+        names: list[str] = []
+        while time.monotonic() < deadline:
+            names = [p["name"] for p in httpx.get(listing, headers=headers_b)
+                     .json()["projects"]]
+            if "made-in-a" in names:
+                break
+            time.sleep(0.02)
+        assert "made-in-a" in names
+    finally:
+        if second is not None:
+            second.stop()
+        first.stop()
+        services.drop_database("postgresql", name)

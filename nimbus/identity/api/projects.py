@@ -101,11 +101,15 @@ async def list_projects(
         c.enforce("identity:list_projects", {"target": {"domain_id": domain_id}})
     if not c.ctx.is_admin and not domain_id and c.ctx.domain_id:
         filters["domain_id"] = c.ctx.domain_id
-    async with c.svc.db.session() as session:
-        rows = await logic.list_projects_tagged(session, filters)
     base = c.url("")
-    return json_response({"projects": [logic.render(p, tags, base, as_project=True)
-                                       for p, tags in rows],
+
+    async def load() -> list[dict[str, Any]]:
+        async with c.svc.db.session() as session:
+            rows = await logic.list_projects_tagged(session, filters)
+        return [logic.render(p, tags, base, as_project=True) for p, tags in rows]
+
+    found = await c.svc.read_cache.get(("projects", base, *sorted(filters.items())), load)
+    return json_response({"projects": found,
                           "links": c.collection_links()})
 
 
@@ -272,11 +276,16 @@ async def create_domain(body: DomainCreate, c: Caller = Depends(caller)) -> Resp
 async def list_domains(c: Caller = Depends(caller), name: str | None = None,
                        enabled: str | None = None) -> Response:
     c.enforce("identity:list_domains")
-    async with c.svc.db.session() as session:
-        rows = await logic.list_domains_tagged(session, {"name": name,
-                                                         "enabled": truthy(enabled)})
     base = c.url("")
-    return json_response({"domains": [logic.render(d, tags, base) for d, tags in rows],
+    filters = {"name": name, "enabled": truthy(enabled)}
+
+    async def load() -> list[dict[str, Any]]:
+        async with c.svc.db.session() as session:
+            rows = await logic.list_domains_tagged(session, filters)
+        return [logic.render(d, tags, base) for d, tags in rows]
+
+    found = await c.svc.read_cache.get(("domains", base, *sorted(filters.items())), load)
+    return json_response({"domains": found,
                           "links": c.collection_links()})
 
 
