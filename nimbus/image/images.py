@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nimbus.common.context import RequestContext
@@ -134,24 +134,29 @@ def check_visibility_change(svc: ImageService, ctx: RequestContext, visibility: 
 # -- reading -----------------------------------------------------------------------------------
 async def extras(session: AsyncSession, ids: Sequence[str]) -> tuple[
         dict[str, dict[str, str]], dict[str, list[str]], dict[str, list[str]]]:
-    """Properties, tags and stores of several images, three queries in all."""
+    """Properties, tags and stores of several images, in one query."""
     props: dict[str, dict[str, str]] = {i: {} for i in ids}
     tags: dict[str, list[str]] = {i: [] for i in ids}
     stores: dict[str, list[str]] = {i: [] for i in ids}
     if not ids:
         return props, tags, stores
-    for image_id, name, value in await session.execute(
-            select(ImageProperty.image_id, ImageProperty.name, ImageProperty.value)
-            .where(ImageProperty.image_id.in_(ids))):
-        props[image_id][name] = value
-    for image_id, value in await session.execute(
-            select(ImageTag.image_id, ImageTag.value).where(ImageTag.image_id.in_(ids))
-            .order_by(ImageTag.value)):
-        tags[image_id].append(value)
-    for image_id, store in await session.execute(
-            select(ImageLocation.image_id, ImageLocation.store)
-            .where(ImageLocation.image_id.in_(ids)).order_by(ImageLocation.store)):
-        stores[image_id].append(store)
+    ids = list(ids)
+    query = union_all(
+        select(ImageProperty.image_id, literal("p"), ImageProperty.name, ImageProperty.value)
+        .where(ImageProperty.image_id.in_(ids)),
+        select(ImageTag.image_id, literal("t"), ImageTag.value, literal(""))
+        .where(ImageTag.image_id.in_(ids)),
+        select(ImageLocation.image_id, literal("s"), ImageLocation.store, literal(""))
+        .where(ImageLocation.image_id.in_(ids)))
+    for image_id, kind, name, value in await session.execute(query):
+        if kind == "p":
+            props[image_id][name] = value
+        elif kind == "t":
+            tags[image_id].append(name)
+        else:
+            stores[image_id].append(name)
+    for values in (*tags.values(), *stores.values()):
+        values.sort()
     return props, tags, stores
 
 
