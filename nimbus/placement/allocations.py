@@ -14,14 +14,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nimbus.placement import errors
+from nimbus.placement.claim_io import ClaimIO, Duplicate, SessionIO, SqliteIO
 from nimbus.placement.index import Index
-from nimbus.placement.models import Allocation, Consumer, Inventory, ResourceProvider
-from nimbus.placement.providers import bump
+from nimbus.placement.models import Allocation, Consumer, ResourceProvider
 from nimbus.placement.service import AfterCommit
 from nimbus.web.errors import BadRequest, Conflict
 
@@ -71,18 +70,38 @@ def _gen_conflict(expected: Any, got: Any) -> Conflict:
 
 async def replace(session: AsyncSession, after: AfterCommit, index: Index,
                   writes: list[ConsumerWrite], opts: WriteOptions) -> None:
+    names = _Names(dict(index.rc_ids), dict(index.rc_names))
+    conn = await session.connection()
+    if conn.dialect.name == "sqlite":
+        aio: Any = (await conn.get_raw_connection()).driver_connection
+        usage, new_gens = await aio._execute(
+            lambda: _replace(SqliteIO(aio._conn), names, writes, opts))
+    else:
+        usage, new_gens = await session.run_sync(
+            lambda sync: _replace(SessionIO(sync), names, writes, opts))
+
+    def apply() -> None:
+        for rp_id, gen in new_gens.items():
+            index.set_usage(rp_id, gen, usage.get(rp_id, {}))
+
+    after.append(apply)
+
+
+@dataclass
+class _Names:
+    rc_ids: dict[str, int]
+    rc_names: dict[int, str]
+
+
+def _replace(io: ClaimIO, names: _Names, writes: list[ConsumerWrite], opts: WriteOptions
+             ) -> tuple[dict[int, dict[int, int]], dict[int, int]]:
+    """The claim itself, against either IO: (usage after it, new generations) of every
+    provider it touched."""
     uuids = [w.uuid for w in writes]
     plan = _Plan()
-    # The consumers and their current allocations, in one statement.
-    for row in (await session.execute(
-            select(Consumer.uuid, Consumer.id, Consumer.project_id, Consumer.user_id,
-                   Consumer.consumer_type, Consumer.generation,
-                   Allocation.resource_provider_id, Allocation.resource_class_id,
-                   Allocation.used)
-            .outerjoin(Allocation, Allocation.consumer_id == Consumer.uuid)
-            .where(Consumer.uuid.in_(uuids)))).all():
+    for row in io.consumers(uuids):
         if row[0] not in plan.consumers:
-            plan.consumers[row[0]] = _ConsumerRow(*row[1:6])  # type: ignore[arg-type]
+            plan.consumers[row[0]] = _ConsumerRow(*row[1:6])
         if row[6] is not None:
             plan.old.setdefault(row[0], []).append((row[6], row[7], row[8]))
     if opts.check_generation:
@@ -95,66 +114,39 @@ async def replace(session: AsyncSession, after: AfterCommit, index: Index,
                 raise _gen_conflict(have.generation, w.generation)
     wanted_uuids = sorted({rp for w in writes for rp in w.allocations})
     old_ids = sorted({rp for rows in plan.old.values() for rp, _, _ in rows})
-    state = await _providers_state(session, plan, wanted_uuids, old_ids)
+    # Generation, inventories and usage in one statement: one snapshot, so the usage read
+    # belongs to the generation the compare-and-swap below checks.
+    invs: dict[tuple[int, int], tuple[int, ...]] = {}
+    usage: dict[int, dict[int, int]] = defaultdict(dict)
+    for r in io.providers(wanted_uuids, old_ids):
+        rp_id, rp_uuid, gen, rc_id = r[0], r[1], r[2], r[3]
+        plan.providers[rp_uuid] = (rp_id, gen)
+        plan.gens[rp_id] = gen
+        if rc_id is not None:
+            total, reserved, min_unit, max_unit, step, ratio, used = r[4:11]
+            invs[(rp_id, rc_id)] = (int((total - reserved) * ratio), min_unit, max_unit, step)
+            usage[rp_id][rc_id] = int(used or 0)
     for rp_uuid in wanted_uuids:
         if rp_uuid not in plan.providers:
             raise BadRequest(f"Allocation for resource provider '{rp_uuid}' that does not "
                              "exist.")
-    rows = _new_rows(writes, plan, index)
-    usage = _check_capacity(index, plan, rows, *state)
+    rows = _new_rows(writes, plan, names)
+    usage = _check_capacity(names, plan, rows, invs, usage)
     if plan.old:
-        await session.execute(delete(Allocation).where(Allocation.consumer_id.in_(uuids)))
+        io.delete_allocations(uuids)
     if rows:
-        await session.execute(insert(Allocation), rows)
-    await _write_consumers(session, writes, plan, opts)
+        io.insert_allocations(rows)
+    _write_consumers(io, writes, plan, opts)
     new_gens: dict[int, int] = {}
     for rp_id in sorted(plan.gens):
-        new_gens[rp_id] = await bump(session, rp_id, plan.gens[rp_id])
-
-    def apply() -> None:
-        for rp_id, gen in new_gens.items():
-            index.set_usage(rp_id, gen, usage.get(rp_id, {}))
-
-    after.append(apply)
+        if io.bump(rp_id, plan.gens[rp_id]) != 1:
+            raise errors.ConcurrentUpdate()
+        new_gens[rp_id] = plan.gens[rp_id] + 1
+    return usage, new_gens
 
 
-_USED = (select(func.coalesce(func.sum(Allocation.used), 0))
-         .where(Allocation.resource_provider_id == Inventory.resource_provider_id,
-                Allocation.resource_class_id == Inventory.resource_class_id)
-         .correlate(Inventory).scalar_subquery())
-
-
-async def _providers_state(session: AsyncSession, plan: _Plan, wanted_uuids: list[str],
-                           old_ids: list[int]
-                           ) -> tuple[dict[tuple[int, int], tuple[int, ...]],
-                                      dict[int, dict[int, int]]]:
-    """Generation, inventories and usage of every provider involved, in one statement (so
-    one snapshot: the usage read belongs to the generation read)."""
-    cond: Any = ResourceProvider.uuid.in_(wanted_uuids)
-    if old_ids:
-        cond = cond | ResourceProvider.id.in_(old_ids)
-    invs: dict[tuple[int, int], tuple[int, ...]] = {}
-    usage: dict[int, dict[int, int]] = defaultdict(dict)
-    for row in (await session.execute(
-            select(ResourceProvider.id, ResourceProvider.uuid, ResourceProvider.generation,
-                   Inventory.resource_class_id, Inventory.total, Inventory.reserved,
-                   Inventory.min_unit, Inventory.max_unit, Inventory.step_size,
-                   Inventory.allocation_ratio, _USED)
-            .outerjoin(Inventory, Inventory.resource_provider_id == ResourceProvider.id)
-            .where(cond))).all():
-        r: Any = row
-        rp_id, rp_uuid, gen, rc_id = r[0], r[1], r[2], r[3]
-        plan.providers[rp_uuid] = (rp_id, gen)
-        plan.gens[rp_id] = gen
-        if rc_id is None:
-            continue
-        total, reserved, min_unit, max_unit, step, ratio, used = r[4:11]
-        invs[(rp_id, rc_id)] = (int((total - reserved) * ratio), min_unit, max_unit, step)
-        usage[rp_id][rc_id] = int(used or 0)
-    return invs, usage
-
-
-def _new_rows(writes: list[ConsumerWrite], plan: _Plan, index: Index) -> list[dict[str, Any]]:
+def _new_rows(writes: list[ConsumerWrite], plan: _Plan, index: _Names
+              ) -> list[dict[str, Any]]:
     rows = []
     for w in writes:
         for rp_uuid, amounts in w.allocations.items():
@@ -169,7 +161,7 @@ def _new_rows(writes: list[ConsumerWrite], plan: _Plan, index: Index) -> list[di
     return rows
 
 
-def _check_capacity(index: Index, plan: _Plan, rows: list[dict[str, Any]],
+def _check_capacity(index: _Names, plan: _Plan, rows: list[dict[str, Any]],
                     invs: dict[tuple[int, int], tuple[int, ...]],
                     usage: dict[int, dict[int, int]]) -> dict[int, dict[int, int]]:
     """The usage of every touched provider once these allocations replace the old ones;
@@ -202,8 +194,8 @@ def _check_capacity(index: Index, plan: _Plan, rows: list[dict[str, Any]],
     return usage
 
 
-async def _write_consumers(session: AsyncSession, writes: list[ConsumerWrite], plan: _Plan,
-                           opts: WriteOptions) -> None:
+def _write_consumers(io: ClaimIO, writes: list[ConsumerWrite], plan: _Plan,
+                     opts: WriteOptions) -> None:
     for w in writes:
         have = plan.consumers.get(w.uuid)
         project = w.project_id or (have.project_id if have else INCOMPLETE_PROJECT)
@@ -211,22 +203,17 @@ async def _write_consumers(session: AsyncSession, writes: list[ConsumerWrite], p
         ctype = w.consumer_type if opts.set_type else (have.consumer_type if have else None)
         if not w.allocations:
             if have is not None:
-                await session.execute(delete(Consumer).where(Consumer.id == have.id))
+                io.delete_consumer(have.id)
             continue
+        values = {"project_id": project, "user_id": user, "consumer_type": ctype}
         if have is None:
             try:
-                await session.execute(insert(Consumer).values(
-                    uuid=w.uuid, project_id=project, user_id=user, consumer_type=ctype,
-                    generation=1))
-            except IntegrityError:  # another request created it meanwhile
+                io.insert_consumer({"uuid": w.uuid, "generation": 1, **values})
+            except Duplicate:  # another request created it meanwhile
                 raise _gen_conflict("another request's", "null") from None
             continue
-        result = await session.execute(
-            update(Consumer).where(Consumer.id == have.id,
-                                   Consumer.generation == have.generation)
-            .values(generation=have.generation + 1, project_id=project, user_id=user,
-                    consumer_type=ctype))
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if io.update_consumer(have.id, have.generation,
+                              {"generation": have.generation + 1, **values}) != 1:
             raise Conflict("consumer generation conflict - the consumer changed while "
                            "allocating; please retry", code=errors.CONCURRENT_UPDATE)
 

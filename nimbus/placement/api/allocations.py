@@ -48,6 +48,13 @@ def _consumer_write(c: Caller, consumer_uuid: str, data: dict[str, Any]) -> Cons
                          data.get("consumer_generation"), data.get("consumer_type"))
 
 
+def consumer_id(text: str) -> str:
+    try:
+        return str(uuidlib.UUID(text))
+    except ValueError:
+        raise BadRequest(f"Malformed consumer_uuid: {text}") from None
+
+
 def _options(c: Caller) -> WriteOptions:
     return WriteOptions(check_generation=c.at_least(28), set_type=c.at_least(38))
 
@@ -55,10 +62,7 @@ def _options(c: Caller) -> WriteOptions:
 @router.put("/allocations/{consumer_uuid}", openapi_extra=_body(s.ALLOCATION_1_38))
 async def put_allocations(consumer_uuid: str, c: Caller = Depends(caller)) -> Response:
     c.enforce("allocations:update")
-    try:
-        consumer_uuid = str(uuidlib.UUID(consumer_uuid))
-    except ValueError:
-        raise BadRequest(f"Malformed consumer_uuid: {consumer_uuid}") from None
+    consumer_uuid = consumer_id(consumer_uuid)
     data = await c.body(s.put_allocation_schema(c.version.minor))
     write = _consumer_write(c, consumer_uuid, data)
     index = c.svc.index
@@ -75,7 +79,7 @@ async def post_allocations(c: Caller = Depends(caller)) -> Response:
     c.require(13, status=405)
     c.enforce("allocations:manage")
     data = await c.body(s.post_allocations_schema(c.version.minor))
-    writes = [_consumer_write(c, str(uuidlib.UUID(cu)), body) for cu, body in data.items()]
+    writes = [_consumer_write(c, consumer_id(cu), body) for cu, body in data.items()]
     index = c.svc.index
 
     async def work(session: Any, after: Any) -> None:
