@@ -1,8 +1,9 @@
 """Every benchmark, one after the other: `make bench`."""
 
-from bench import identity, image, network
+from bench import identity, image, network, placement
 
 if __name__ == "__main__":
     identity.main()
     image.main()
     network.main()
+    placement.main()
