@@ -136,7 +136,12 @@ async def allocate_specific(session: AsyncSession, subnet: Subnet, address: str,
 
 
 async def allocate_any(session: AsyncSession, subnet: Subnet, port_id: str,
-                       mac: str | None = None) -> str:
+                       mac: str | None = None, *, blind: bool = False) -> str:
+    """A free address of the subnet's pools.
+
+    blind: the caller knows the pool is nearly empty (see plancache), so a random address is
+    taken without looking; the primary key refuses the rare clash and the caller retries
+    without `blind`."""
     if is_auto_address(subnet):
         if mac is None:
             raise invalid_input("a MAC address is needed for SLAAC addressing")
@@ -144,6 +149,11 @@ async def allocate_any(session: AsyncSession, subnet: Subnet, port_id: str,
     ranges = ranges_of(subnet)
     total = sum(high - low + 1 for low, high in ranges)
     make = ipaddress.IPv4Address if subnet.ip_version == 4 else ipaddress.IPv6Address
+    if blind and total > SCAN_LIMIT:
+        address = _random(ranges, total, make)
+        session.add(IPAllocation(subnet_id=subnet.id, ip_address=address,
+                                 network_id=subnet.network_id, port_id=port_id))
+        return address
     for _ in range(4):
         if total > SCAN_LIMIT:
             candidate = await _probe(session, subnet, ranges, total, make)
@@ -167,6 +177,16 @@ async def _scan(session: AsyncSession, subnet: Subnet, ranges: list[Range],
             if text not in used:
                 return text
     return None
+
+
+def _random(ranges: list[Range], total: int, make: Any) -> str:
+    offset = random.SystemRandom().randrange(total)
+    for low, high in ranges:
+        size = high - low + 1
+        if offset < size:
+            return str(make(low + offset))
+        offset -= size
+    raise AssertionError("offset outside the pools")
 
 
 async def _probe(session: AsyncSession, subnet: Subnet, ranges: list[Range], total: int,

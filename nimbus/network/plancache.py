@@ -16,15 +16,20 @@ from nimbus.network import quotas
 from nimbus.network.models import Network, Subnet
 
 CACHE_SECONDS = 2.0
+# Below this share of its pool in use, a subnet is "sparse": an address may be picked at
+# random without looking first (ipam.allocate_any's blind mode).
+SPARSE = 0.02
 
 
 class PlanCache:
     def __init__(self) -> None:
         self._networks: dict[str, tuple[float, Network, list[Subnet]]] = {}
+        self._sparse: dict[str, tuple[float, frozenset[str]]] = {}
         self._limits: dict[tuple[str, str], tuple[float, int]] = {}
 
     def clear(self) -> None:
         self._networks.clear()
+        self._sparse.clear()
         self._limits.clear()
 
     async def network_and_subnets(self, session: AsyncSession, ctx: RequestContext,
@@ -41,6 +46,28 @@ class PlanCache:
         net, subnets = await network_and_subnets(session, ctx, network_id)
         self._networks[network_id] = (now + CACHE_SECONDS, net, subnets)
         return net, subnets
+
+    async def sparse(self, session: AsyncSession, subnets: list[Subnet]) -> frozenset[str]:
+        """Which of these subnets have less than SPARSE of their pool in use."""
+        from sqlalchemy import func, select
+
+        from nimbus.network import ipam
+        from nimbus.network.models import IPAllocation
+
+        big = [s for s in subnets if ipam.pool_size(s) > ipam.SCAN_LIMIT]
+        if not big:
+            return frozenset()
+        key = ",".join(sorted(s.id for s in big))
+        now = time.monotonic()
+        hit = self._sparse.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        used = dict((await session.execute(select(IPAllocation.subnet_id, func.count()).where(
+            IPAllocation.subnet_id.in_([s.id for s in big])).group_by(
+            IPAllocation.subnet_id))).all())
+        found = frozenset(s.id for s in big if used.get(s.id, 0) < SPARSE * ipam.pool_size(s))
+        self._sparse[key] = (now + CACHE_SECONDS, found)
+        return found
 
     async def limit(self, session: AsyncSession, project_id: str, resource: str) -> int:
         now = time.monotonic()

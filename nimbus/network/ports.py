@@ -106,7 +106,8 @@ async def _subnets(session: AsyncSession, network_id: str) -> list[Subnet]:
 
 async def allocate_ips(session: AsyncSession, net: Network, port: Port,
                        requested: list[dict[str, str]] | None,
-                       subnets: list[Subnet] | None = None) -> list[dict[str, str]]:
+                       subnets: list[Subnet] | None = None,
+                       sparse: frozenset[str] = frozenset()) -> list[dict[str, str]]:
     """Fixed IPs: the requested ones, or one IPv4 address and the IPv6 ones upstream gives."""
     subnets = subnets if subnets is not None else await _subnets(session, net.id)
     by_id = {s.id: s for s in subnets}
@@ -123,7 +124,8 @@ async def allocate_ips(session: AsyncSession, net: Network, port: Port,
             for i, candidate in enumerate(v4):
                 try:
                     done.append({"subnet_id": candidate.id, "ip_address":
-                                 await ipam.allocate_any(session, candidate, port.id)})
+                                 await ipam.allocate_any(session, candidate, port.id,
+                                                         blind=candidate.id in sparse)})
                     break
                 except Exception as exc:
                     if i == len(v4) - 1 or getattr(exc, "error_type", "") != \
@@ -154,7 +156,8 @@ async def allocate_ips(session: AsyncSession, net: Network, port: Port,
     await ipam.lock_subnets(session, [s.id for s, _ in plan])
     for subnet, address in plan:
         if address is None:
-            address = await ipam.allocate_any(session, subnet, port.id, port.mac_address)
+            address = await ipam.allocate_any(session, subnet, port.id, port.mac_address,
+                                              blind=subnet.id in sparse)
         else:
             address = await ipam.allocate_specific(session, subnet, address, port.id)
         done.append({"subnet_id": subnet.id, "ip_address": address})
@@ -173,7 +176,8 @@ async def _check_security_groups(session: AsyncSession, svc: NetworkService,
 
 async def create(session: AsyncSession, svc: NetworkService, ctx: RequestContext,
                  net: Network, data: dict[str, Any], project_id: str,
-                 subnets: list[Subnet] | None = None) -> Port:
+                 subnets: list[Subnet] | None = None,
+                 sparse: frozenset[str] = frozenset()) -> Port:
     """A new port. Given `subnets` (read before the write transaction), a generated MAC is
     not looked up first: the unique constraint catches the rare clash and the caller
     retries (see api.ports)."""
@@ -212,7 +216,8 @@ async def create(session: AsyncSession, svc: NetworkService, ctx: RequestContext
     port.allowed_address_pairs = _fill_pair_macs(pairs, port.mac_address)
     bind(port, net)
     session.add(port)
-    ips = await allocate_ips(session, net, port, data.get("fixed_ips"), subnets)
+    await session.flush()  # the port row first: its addresses and groups refer to it
+    ips = await allocate_ips(session, net, port, data.get("fixed_ips"), subnets, sparse)
     for sg in groups:
         session.add(PortSecurityGroup(port_id=port.id, security_group_id=sg))
     if data.get("tags"):

@@ -47,6 +47,34 @@ def wait_for(check: Any, timeout: float = 10) -> Any:
     raise AssertionError("condition not met in time")
 
 
+@pytest.fixture(scope="module")
+def lone_cloud(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Identity and network only: here a stand-in plays compute on the bus (in the shared
+    cloud the real compute service takes the events)."""
+    running = RunningCloud(tmp_path_factory.mktemp("lone"), services=["identity", "network"])
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def lone_api(lone_cloud: RunningCloud) -> Api:
+    from tests.network.conftest import token_for
+    from tests.support.cloud import ADMIN_PASSWORD
+
+    return Api(lone_cloud, token_for(lone_cloud, "admin", ADMIN_PASSWORD, "admin"), "")
+
+
+def start_agent(cloud: RunningCloud) -> FakeL2Agent:
+    host = f"node-{uuid.uuid4().hex[:6]}"
+
+    async def start(c: Any) -> FakeL2Agent:
+        return await FakeL2Agent(c.bus, host).start()
+
+    agent: FakeL2Agent = cloud.call(start)
+    return agent
+
+
 @pytest.fixture
 def agent(cloud: RunningCloud) -> Any:
     host = f"node-{uuid.uuid4().hex[:6]}"
@@ -63,24 +91,12 @@ def agent(cloud: RunningCloud) -> Any:
     cloud.call(stop)
 
 
-@pytest.fixture
-def compute(cloud: RunningCloud) -> Any:
-    recorder = Recorder()
-
-    async def serve(c: Any) -> Any:
-        return await c.bus.serve(Target("compute"), recorder)
-
-    server = cloud.call(serve)
-    yield recorder
-
-    async def stop(c: Any) -> None:
-        await server.stop()
-
-    cloud.call(stop)
-
-
 def test_bound_port_is_wired_reported_active_and_compute_is_told(
-        api: Api, agent: FakeL2Agent, compute: Recorder, name: str) -> None:
+        lone_cloud: RunningCloud, lone_api: Api, name: str) -> None:
+    compute = Recorder()
+    server = lone_cloud.call(lambda c: c.bus.serve(Target("compute"), compute))
+    agent = start_agent(lone_cloud)
+    api = lone_api
     net, sub = api.network(name, "10.70.0.0/24")
     server_id = str(uuid.uuid4())
     port = api.create("port", network_id=net["id"], device_owner="compute:nova",
@@ -108,6 +124,8 @@ def test_bound_port_is_wired_reported_active_and_compute_is_told(
     assert api.delete(f"/ports/{port['id']}").status_code == 204
     wait_for(lambda: ("port_delete", {"port_id": port["id"], "network_id": net["id"]})
              in agent.received)
+    lone_cloud.call(lambda c: agent.stop())
+    lone_cloud.call(lambda c: server.stop())
 
 
 def test_rebinding_moves_the_port(cloud: RunningCloud, api: Api, agent: FakeL2Agent,

@@ -46,11 +46,13 @@ async def create_ports(body: dict[str, Any] = Body(...),
     parsed = [v.parse(SPEC, item, "port", "create") for item in items]
     for attempt in range(3):
         try:
-            rows = await _create(c, [dict(d) for d in parsed])
+            rows = await _create(c, [dict(d) for d in parsed], blind=attempt == 0)
             break
         except IntegrityError:
-            # A generated MAC clashed, or the network went away meanwhile: start over.
-            c.svc.plans.clear()
+            # A generated MAC or a blindly picked address clashed, or the network went away
+            # meanwhile: start over, looking this time.
+            if attempt:
+                c.svc.plans.clear()
             if attempt == 2:
                 raise conflict("The port could not be created because of concurrent "
                                "changes; try again.", "HTTPConflict") from None
@@ -64,7 +66,7 @@ async def create_ports(body: dict[str, Any] = Body(...),
     return created("port", "ports", bodies, bulk)
 
 
-async def _create(c: Caller, parsed: list[dict[str, Any]]) -> list[Any]:
+async def _create(c: Caller, parsed: list[dict[str, Any]], blind: bool) -> list[Any]:
     plans = []
     async with c.svc.db.session() as reads:  # outside the write transaction: keep it short
         for data in parsed:
@@ -74,17 +76,19 @@ async def _create(c: Caller, parsed: list[dict[str, Any]]) -> list[Any]:
             _check_create_attrs(c, data, {"project_id": project,
                                           "network:project_id": net.project_id})
             limit = await c.svc.plans.limit(reads, project, "port") if project else -1
-            plans.append((data, project, net, subnets, limit))
+            sparse = await c.svc.plans.sparse(reads, subnets) if blind and len(parsed) == 1 \
+                else frozenset()
+            plans.append((data, project, net, subnets, limit, sparse))
     for data, project, *_ in plans:
         if "security_groups" not in data and project not in c.svc.default_groups:
             async with c.svc.db.transaction() as session:
                 await security_groups.ensure_default(session, c.svc, project)
     rows = []
     async with c.svc.db.transaction() as session:
-        for data, project, net, subnets, limit in plans:
+        for data, project, net, subnets, limit, sparse in plans:
             await quotas.check(session, project, "port", limit=limit)
             rows.append(await logic.create(session, c.svc, c.ctx, net, data, project,
-                                           subnets))
+                                           subnets, sparse))
     return rows
 
 
