@@ -21,7 +21,7 @@ from nimbus.placement.index import Index
 from nimbus.placement.models import Base, ResourceClass, Trait
 from nimbus.placement.policy import RULES
 from nimbus.placement.standard import RESOURCE_CLASSES, TRAITS
-from nimbus.web.errors import ApiError, Conflict
+from nimbus.web.errors import Conflict
 
 if TYPE_CHECKING:
     from nimbus.cloud import Cloud
@@ -78,13 +78,17 @@ class PlacementService:
         An error that is not the API's own (a lost connection, a cancelled request) may come
         after the database committed: the index is then reloaded before it is next read."""
         after: AfterCommit = []
+        in_body = False
         try:
             async with self.db.transaction() as session:
+                in_body = True
                 yield session, after
-        except (ApiError, ConcurrentUpdate):
-            raise
+                in_body = False
         except BaseException:
-            self.index.invalidate()
+            # Raised by the work itself: rolled back, the index is right. Raised while
+            # committing: the commit may or may not have happened.
+            if not in_body:
+                self.index.invalidate()
             raise
         for apply in after:
             apply()
@@ -102,7 +106,6 @@ class PlacementService:
             except Exception as exc:
                 if not _retryable(exc):
                     raise
-                self.index.invalidate()
         raise Conflict(f"Max retries of DB transaction exceeded attempting to perform {what}.",
                        code="placement.concurrent_update")
 
