@@ -4,6 +4,7 @@ conflicts and the list filters."""
 from __future__ import annotations
 
 from tests.placement.conftest import Placement, error, new_uuid
+from tests.support.cloud import RunningCloud
 
 
 def test_create_shapes_by_microversion(placement: Placement, name: str) -> None:
@@ -153,3 +154,34 @@ def test_rename_and_list_filters(placement: Placement, name: str) -> None:
     assert renamed.status_code == 200 and renamed.json()["name"] == f"{name}-tiny"
     clash = placement.put(f"/resource_providers/{small}", json={"name": f"{name}-big"})
     assert clash.status_code == 409 and error(clash)["code"] == "placement.duplicate_name"
+
+
+def test_policy_admin_or_service_only(pcloud: RunningCloud, placement: Placement,
+                                      name: str) -> None:
+    import httpx
+
+    from tests.placement.conftest import admin_token
+
+    ident = httpx.Client(base_url=pcloud.auth_url, timeout=30,
+                         headers={"X-Auth-Token": admin_token(pcloud)})
+    project = ident.get("/projects?name=admin").json()["projects"][0]["id"]
+    roles = {r["name"]: r["id"] for r in ident.get("/roles").json()["roles"]}
+    if "service" not in roles:
+        roles["service"] = ident.post("/roles", json={"role": {"name": "service"}}).json()[
+            "role"]["id"]
+    tokens = {}
+    for role in ("member", "service"):
+        user = ident.post("/users", json={"user": {
+            "name": f"{name}-{role}", "password": "pw-" + name, "domain_id": "default"}}
+        ).json()["user"]["id"]
+        assert ident.put(f"/projects/{project}/users/{user}/roles/{roles[role]}"
+                         ).status_code == 204
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "id": user, "password": "pw-" + name}}},
+            "scope": {"project": {"id": project}}}}
+        tokens[role] = ident.post("/auth/tokens", json=body).headers["X-Subject-Token"]
+    as_member = Placement(pcloud, tokens["member"])
+    denied = as_member.get("/resource_providers")
+    assert denied.status_code == 403 and error(denied)["status"] == 403
+    assert as_member.post("/resource_providers", json={"name": name}).status_code == 403
+    assert Placement(pcloud, tokens["service"]).get("/resource_providers").status_code == 200
