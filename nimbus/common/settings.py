@@ -60,6 +60,12 @@ class NetworkSettings(BaseModel):
     policy_file: Path | None = None
 
 
+class PlacementSettings(BaseModel):
+    """Placement: only its policy overrides (its behaviour follows the API reference)."""
+
+    policy_file: Path | None = None
+
+
 class ImageStoreSettings(BaseModel):
     """One backing store of the image service."""
 
@@ -165,6 +171,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     log_level: str = "warning"
     identity: IdentitySettings = Field(default_factory=lambda: IdentitySettings())
+    placement: PlacementSettings = Field(default_factory=lambda: PlacementSettings())
     image: ImageSettings = Field(default_factory=lambda: ImageSettings())
     network: NetworkSettings = Field(default_factory=lambda: NetworkSettings())
     compute: ComputeSettings = Field(default_factory=lambda: ComputeSettings())

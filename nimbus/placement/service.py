@@ -47,8 +47,7 @@ class PlacementService:
         self.cloud = cloud
         self.db = cloud.database("placement")
         await upgrade(self.db, "placement", MIGRATIONS, Base.metadata)
-        settings = getattr(cloud.settings, "placement", None)
-        self.enforcer = Enforcer(RULES, getattr(settings, "policy_file", None))
+        self.enforcer = Enforcer(RULES, cloud.settings.placement.policy_file)
         async with self.db.transaction() as session:
             await _seed(session, ResourceClass, RESOURCE_CLASSES)
             await _seed(session, Trait, TRAITS)
