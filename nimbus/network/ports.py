@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nimbus.common.context import RequestContext
 from nimbus.common.ids import new_uuid
 from nimbus.network import access, ipam, networks, query, security_groups, standard
-from nimbus.network.errors import bad_request, conflict, in_use, invalid_input, not_found
+from nimbus.network.errors import bad_request, conflict, invalid_input, not_found
 from nimbus.network.models import (
     FloatingIP,
     IPAllocation,
@@ -433,7 +433,6 @@ def _ip_key(entry: dict[str, str]) -> tuple[int, int]:
 def render(port: Port, ex: Extras, hidden: Any = ()) -> dict[str, Any]:
     body = standard.standard(port)
     ips = sorted(ex.ips.get(port.id, []), key=_ip_key)
-    host = port.dns_name or "host-" + "-".join([])
     body.update({
         "name": port.name,
         "network_id": port.network_id,
@@ -453,7 +452,7 @@ def render(port: Port, ex: Extras, hidden: Any = ()) -> dict[str, Any]:
         "binding:vif_type": port.binding_vif_type,
         "binding:vif_details": port.binding_vif_details or {},
         "dns_name": port.dns_name,
-        "dns_assignment": [_dns(port, ip["ip_address"], host, ex.dns_domain) for ip in ips],
+        "dns_assignment": [_dns(port, ip["ip_address"], ex.dns_domain) for ip in ips],
         "propagate_uplink_status": port.propagate_uplink_status,
         "ip_allocation": "immediate",
         "resource_request": None,
@@ -464,11 +463,8 @@ def render(port: Port, ex: Extras, hidden: Any = ()) -> dict[str, Any]:
     return body
 
 
-def _dns(port: Port, ip: str, host: str, domain: str) -> dict[str, str]:
+def _dns(port: Port, ip: str, domain: str) -> dict[str, str]:
     hostname = port.dns_name or "host-" + ip.replace(".", "-").replace(":", "-")
     return {"hostname": hostname, "ip_address": ip,
             "fqdn": f"{hostname}.{domain}" if domain else hostname}
 
-
-NETWORK_OWNED = networks.OWNED_PORTS
-__all__ = ["NETWORK_OWNED", "in_use"]

@@ -16,7 +16,7 @@ from nimbus.common.context import RequestContext
 from nimbus.common.ids import new_uuid
 from nimbus.network import access, query, standard
 from nimbus.network import validators as v
-from nimbus.network.errors import bad_request, conflict, invalid_input, not_found
+from nimbus.network.errors import conflict, invalid_input, not_found
 from nimbus.network.models import (
     AddressGroup,
     AddressScope,
@@ -186,5 +186,3 @@ async def count_for(session: AsyncSession, object_type: str, object_id: str) -> 
     return int(await session.scalar(select(func.count()).select_from(RBACPolicy).where(
         RBACPolicy.object_type == object_type, RBACPolicy.object_id == object_id)) or 0)
 
-
-__all__ = ["bad_request"]

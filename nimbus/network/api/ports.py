@@ -151,5 +151,3 @@ async def delete_port(port_id: str, c: Caller = Depends(caller)) -> Response:
     c.svc.after(c.svc.port_deleted(port_id, network_id, host))
     return no_content()
 
-
-__all__ = ["quotas", "router"]

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends
 from starlette.responses import Response
 
-from nimbus.network import access, networks, quotas, standard
+from nimbus.network import networks, quotas, standard
 from nimbus.network import security_groups as logic
 from nimbus.network import validators as v
 from nimbus.network.api.base import created, listed, notify, shown
@@ -181,5 +181,3 @@ async def delete_rule(rule_id: str, c: Caller = Depends(caller)) -> Response:
     await c.svc.security_groups_changed([sg_id])
     return no_content()
 
-
-__all__ = ["access", "router"]
