@@ -241,7 +241,30 @@ async def for_subnet(session: AsyncSession, ctx: RequestContext, data: dict[str,
 
 
 async def allocate_cidr(session: AsyncSession, pool: SubnetPool, cidr: str | None,
-                        prefixlen: int | None) -> str:
+                        prefixlen: int | None, project_id: str = "") -> str:
+    chosen = await _allocate_cidr(session, pool, cidr, prefixlen)
+    if pool.default_quota is not None and project_id:
+        await _check_pool_quota(session, pool, project_id, chosen)
+    return chosen
+
+
+async def _check_pool_quota(session: AsyncSession, pool: SubnetPool, project_id: str,
+                            cidr: str) -> None:
+    """default_quota counts addresses (IPv4) or /64s (IPv6) a project may take from the pool."""
+    def units(text: str) -> int:
+        net = ipaddress.ip_network(text)
+        return net.num_addresses if net.version == 4 else max(1, net.num_addresses >> 64)
+
+    used = sum(units(c) for c in (await session.scalars(select(Subnet.cidr).where(
+        Subnet.subnetpool_id == pool.id, Subnet.project_id == project_id))).all())
+    assert pool.default_quota is not None
+    if used + units(cidr) > pool.default_quota:
+        raise conflict(f"Per-tenant subnet pool prefix quota exceeded: {cidr} would exceed "
+                       f"the quota of {pool.default_quota}.", "SubnetPoolQuotaExceeded")
+
+
+async def _allocate_cidr(session: AsyncSession, pool: SubnetPool, cidr: str | None,
+                         prefixlen: int | None) -> str:
     taken = [ipaddress.ip_network(c) for c in (await session.scalars(select(Subnet.cidr).where(
         Subnet.subnetpool_id == pool.id))).all()]
     prefixes = [ipaddress.ip_network(p) for p in pool.prefixes]

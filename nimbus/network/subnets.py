@@ -148,7 +148,7 @@ async def create(session: AsyncSession, svc: NetworkService, ctx: RequestContext
     pool = await subnetpools.for_subnet(session, ctx, data, version)
     if pool is not None:
         cidr = await subnetpools.allocate_cidr(session, pool, data.get("cidr"),
-                                               data.get("prefixlen"))
+                                               data.get("prefixlen"), project_id)
     else:
         if not data.get("cidr"):
             raise bad_request("Bad subnets request: a cidr must be specified in the absence "

@@ -110,3 +110,15 @@ def test_subnet_pools_and_address_scopes(api: Api, name: str) -> None:
     assert grown["prefixes"] == ["10.200.0.0/15"]
     scope_in_use = api.delete(f"/address-scopes/{scope['id']}")
     assert scope_in_use.status_code == 409
+
+
+def test_subnet_pool_quota(member: Api, api: Api, name: str) -> None:
+    pool = api.create("subnetpool", name=name, prefixes=["10.210.0.0/16"], shared=True,
+                      default_prefixlen=28, default_quota=32)
+    net, _ = member.network(name)
+    for _ in range(2):
+        member.create("subnet", network_id=net["id"], ip_version=4, subnetpool_id=pool["id"])
+    over = member.post("/subnets", {"subnet": {"network_id": net["id"], "ip_version": 4,
+                                               "subnetpool_id": pool["id"]}})
+    assert over.status_code == 409
+    assert over.json()["NeutronError"]["type"] == "SubnetPoolQuotaExceeded"
