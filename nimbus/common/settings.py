@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-ALL_SERVICES = ("identity", "placement", "image", "network")
+ALL_SERVICES = ("identity", "placement", "image", "network", "compute")
 
 
 def default_state_dir() -> Path:
@@ -140,6 +140,8 @@ class ComputeSettings(BaseModel):
                                         "network-vif-plugged; 0: do not wait")
     vif_plugging_is_fatal: bool = True
     max_limit: int = Field(1000, ge=1, description="largest page of a list")
+    allow_resize_to_same_host: bool = True  # as DevStack sets it
+    shelved_offload_time: int = Field(0, ge=-1, description="0: offload at once; -1: never")
     bootstrap: bool = True
     policy_file: Path | None = None
 

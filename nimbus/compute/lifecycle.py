@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
+from nimbus.clients.image import ImageClient
 from nimbus.clients.network import NetworkClient
 from nimbus.clients.placement import PlacementClient
 from nimbus.common.timeutils import utcnow
@@ -89,8 +90,9 @@ async def release_allocations(svc: ComputeService, consumers: list[str]) -> None
 
 async def mark_deleted(session: AsyncSession, inst: Instance, request_id: str | None,
                        changes: instances.Changes) -> list[str]:
-    """Mark the instance deleted in this transaction; returns the placement consumers to
-    free afterwards (its own, and its unfinished migrations')."""
+    """Mark the instance deleted in this transaction; returns what to free afterwards: the
+    placement consumers (its own, its unfinished migrations') and, prefixed "image:", the
+    image a shelved server was kept in."""
     migrations = (await session.scalars(select(Migration).where(
         Migration.instance_uuid == inst.uuid,
         Migration.status.not_in(("confirmed", "reverted", "error", "failed",
@@ -106,14 +108,21 @@ async def mark_deleted(session: AsyncSession, inst: Instance, request_id: str | 
     await session.execute(delete(InstanceTag).where(InstanceTag.instance_uuid == inst.uuid))
     await instances.record_event(session, inst.uuid, request_id, "compute_terminate_instance",
                                  host=inst.host)
-    return [inst.uuid, *(m.uuid for m in migrations)]
+    shelved = (inst.system_metadata or {}).get("shelved_image_id")
+    return [inst.uuid, *(m.uuid for m in migrations), *([f"image:{shelved}"] if shelved else [])]
 
 
 async def release(svc: ComputeService, uuid: str, consumers: list[str],
                   network_info: list[dict[str, Any]], payload: dict[str, Any],
                   changes: instances.Changes, *, ports: bool) -> None:
     """After a delete committed: free allocations and (when `ports`) ports; announce it."""
-    await release_allocations(svc, consumers)
+    images = [c.split(":", 1)[1] for c in consumers if c.startswith("image:")]
+    await release_allocations(svc, [c for c in consumers if not c.startswith("image:")])
+    for image_id in images:
+        try:
+            await svc.cloud.clients.get(ImageClient).delete(image_id)
+        except Exception:
+            LOG.warning("could not delete shelved image %s", image_id, exc_info=True)
     if ports:
         await release_ports(svc.cloud, uuid, network_info)
     await changes.send(svc)

@@ -43,6 +43,7 @@ class ComputeService:
         self.conductor: Conductor | None = None
         self.scheduler: Scheduler | None = None
         self.agents: AgentManager | None = None
+        self.console_tokens: dict[str, dict[str, Any]] = {}
 
     async def start(self, cloud: Cloud) -> None:
         self.cloud = cloud

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from nimbus.compute import lifecycle, rpc, states
 from nimbus.compute.agent import network
+from nimbus.compute.agent.moves import MovesMixin
 from nimbus.compute.virt.driver import GuestNotFound
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 
-class HostEndpoint:
+class HostEndpoint(MovesMixin):
     version = "1.0"
 
     def __init__(self, agent: HostAgent) -> None:

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from nimbus.compute.service import ComputeService
 
 MODULES = ("versions", "flavors", "keypairs", "limits", "quotas", "availability_zones",
-           "servers", "server_actions", "instance_actions")
+           "servers", "server_actions", "instance_actions", "hypervisors", "aggregates",
+           "server_groups", "server_data", "interfaces", "usage", "server_misc")
 
 
 def api_modules() -> list[ModuleType]:

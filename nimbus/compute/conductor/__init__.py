@@ -84,10 +84,12 @@ class ConductorEndpoint:
                                  request_id: str | None = None) -> None:
         await lifecycle.finish_delete(self.svc, uuid, request_id, ports=False)
 
-    async def call_moves(self, context: dict[str, Any], method: str,
-                         kwargs: dict[str, Any]) -> Any:
-        """Move operations (resize, migrations, evacuate, unshelve, rebuild)."""
-        return await getattr(self.c.moves, method)(**kwargs)
+    async def moves(self, context: dict[str, Any], step: str, kwargs: dict[str, Any]) -> Any:
+        """Move operations (resize, migrations, evacuate, shelve, unshelve) and the agents'
+        reports on them."""
+        if step.startswith("_") or not hasattr(self.c.moves, step):
+            raise ValueError(f"no move step {step!r}")
+        return await getattr(self.c.moves, step)(**kwargs)
 
 
 class EventsEndpoint:

@@ -23,7 +23,7 @@ from nimbus.db.base import UTCDateTime
 
 
 class Flavor(Base):
-    __tablename__ = "flavors"
+    __tablename__ = "compute_flavors"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     flavorid: Mapped[str] = mapped_column(String(255), unique=True)
@@ -43,24 +43,24 @@ class Flavor(Base):
 
 
 class FlavorExtraSpec(Base):
-    __tablename__ = "flavor_extra_specs"
+    __tablename__ = "compute_flavor_extra_specs"
 
     flavor_id: Mapped[int] = mapped_column(
-        ForeignKey("flavors.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("compute_flavors.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
 
 
 class FlavorProject(Base):
-    __tablename__ = "flavor_projects"
+    __tablename__ = "compute_flavor_projects"
 
     flavor_id: Mapped[int] = mapped_column(
-        ForeignKey("flavors.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("compute_flavors.id", ondelete="CASCADE"), primary_key=True)
     project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
 class KeyPair(Base):
-    __tablename__ = "key_pairs"
+    __tablename__ = "compute_key_pairs"
     __table_args__ = (UniqueConstraint("user_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -76,7 +76,7 @@ class KeyPair(Base):
 class Quota(Base):
     """A project's own limit for one resource (overrides the default class)."""
 
-    __tablename__ = "quotas"
+    __tablename__ = "compute_quotas"
 
     project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     resource: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -84,7 +84,7 @@ class Quota(Base):
 
 
 class ProjectUserQuota(Base):
-    __tablename__ = "project_user_quotas"
+    __tablename__ = "compute_project_user_quotas"
 
     project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -93,7 +93,7 @@ class ProjectUserQuota(Base):
 
 
 class QuotaClass(Base):
-    __tablename__ = "quota_classes"
+    __tablename__ = "compute_quota_classes"
 
     class_name: Mapped[str] = mapped_column(String(255), primary_key=True)
     resource: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -101,7 +101,7 @@ class QuotaClass(Base):
 
 
 class Aggregate(Base):
-    __tablename__ = "aggregates"
+    __tablename__ = "compute_aggregates"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
@@ -111,24 +111,24 @@ class Aggregate(Base):
 
 
 class AggregateHost(Base):
-    __tablename__ = "aggregate_hosts"
+    __tablename__ = "compute_aggregate_hosts"
 
     aggregate_id: Mapped[int] = mapped_column(
-        ForeignKey("aggregates.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("compute_aggregates.id", ondelete="CASCADE"), primary_key=True)
     host: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
 
 
 class AggregateMetadata(Base):
-    __tablename__ = "aggregate_metadata"
+    __tablename__ = "compute_aggregate_metadata"
 
     aggregate_id: Mapped[int] = mapped_column(
-        ForeignKey("aggregates.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("compute_aggregates.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
 
 
 class ServerGroup(Base):
-    __tablename__ = "server_groups"
+    __tablename__ = "compute_server_groups"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
@@ -141,8 +141,9 @@ class ServerGroup(Base):
 
 
 class ServerGroupMember(Base):
-    __tablename__ = "server_group_members"
+    __tablename__ = "compute_server_group_members"
 
     group_id: Mapped[int] = mapped_column(
-        ForeignKey("server_groups.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("compute_server_groups.id", ondelete="CASCADE",
+                   name="fk_compute_group_members_group"), primary_key=True)
     instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)

@@ -14,7 +14,7 @@ from nimbus.db.base import UTCDateTime
 
 
 class Service(Base):
-    __tablename__ = "services"
+    __tablename__ = "compute_services"
     __table_args__ = (UniqueConstraint("host", "binary"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

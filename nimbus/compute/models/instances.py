@@ -25,11 +25,12 @@ from nimbus.db.base import UTCDateTime
 
 
 class Instance(Base):
-    __tablename__ = "instances"
+    __tablename__ = "compute_instances"
     __table_args__ = (
-        Index("ix_instances_project_deleted_created", "project_id", "deleted", "created_at"),
-        Index("ix_instances_deleted_created", "deleted", "created_at"),
-        Index("ix_instances_host_deleted", "host", "deleted"),
+        Index("ix_compute_instances_project_deleted_created", "project_id", "deleted",
+              "created_at"),
+        Index("ix_compute_instances_deleted_created", "deleted", "created_at"),
+        Index("ix_compute_instances_host_deleted", "host", "deleted"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -102,15 +103,15 @@ class Instance(Base):
 
 
 class InstanceTag(Base):
-    __tablename__ = "instance_tags"
+    __tablename__ = "compute_instance_tags"
 
     instance_uuid: Mapped[str] = mapped_column(
-        ForeignKey("instances.uuid", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("compute_instances.uuid", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(80), primary_key=True, index=True)
 
 
 class InstanceFault(Base):
-    __tablename__ = "instance_faults"
+    __tablename__ = "compute_instance_faults"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
@@ -122,8 +123,8 @@ class InstanceFault(Base):
 
 
 class InstanceAction(Base):
-    __tablename__ = "instance_actions"
-    __table_args__ = (Index("ix_instance_actions_instance_request", "instance_uuid",
+    __tablename__ = "compute_instance_actions"
+    __table_args__ = (Index("ix_compute_instance_actions_instance_request", "instance_uuid",
                             "request_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -140,11 +141,12 @@ class InstanceAction(Base):
 
 
 class InstanceActionEvent(Base):
-    __tablename__ = "instance_action_events"
+    __tablename__ = "compute_instance_action_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     action_id: Mapped[int] = mapped_column(
-        ForeignKey("instance_actions.id", ondelete="CASCADE"), index=True)
+        ForeignKey("compute_instance_actions.id", ondelete="CASCADE",
+                   name="fk_compute_action_events_action"), index=True)
     event: Mapped[str] = mapped_column(String(255))
     start_time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finish_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -155,7 +157,7 @@ class InstanceActionEvent(Base):
 
 
 class Migration(Base):
-    __tablename__ = "migrations"
+    __tablename__ = "compute_migrations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
