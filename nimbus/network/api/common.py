@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -65,6 +64,10 @@ class Caller:
             self.svc.hidden_cache[key] = found
         return found
 
+    def changed(self) -> None:
+        """After a commit that touched networks, subnets or quotas."""
+        self.svc.plans.clear()
+
     def params(self) -> query.ListParams:
         return query.parse(self.request.query_params.multi_items())
 
@@ -100,8 +103,7 @@ def service(request: Request) -> NetworkService:
     return svc
 
 
-async def caller(request: Request,
-                 ctx: RequestContext = Depends(request_context)) -> AsyncIterator[Caller]:
+async def caller(request: Request, ctx: RequestContext = Depends(request_context)) -> Caller:
     svc = service(request)
     pid = ctx.project_id
     if pid and pid not in svc.bootstrapped_projects and \
@@ -110,10 +112,12 @@ async def caller(request: Request,
         from nimbus.network.bootstrap import maybe_admin_project
 
         await maybe_admin_project(svc, ctx)
-    yield Caller(request, ctx, svc)
     if request.method not in ("GET", "HEAD") and not (
             request.method == "POST" and request.url.path.endswith("/ports")):
-        svc.plans.clear()  # a change may concern what port creation remembers
+        # A change may concern what port creation remembers; the network, subnet and quota
+        # routes forget again once they have committed (Caller.changed).
+        svc.plans.clear()
+    return Caller(request, ctx, svc)
 
 
 async def json_body(request: Request) -> Any:

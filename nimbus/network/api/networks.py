@@ -36,6 +36,7 @@ async def create_networks(body: dict[str, Any] = Body(...),
         ex = await logic.extras(session, c.ctx, rows)
         hidden = c.hidden("network")
         bodies = [logic.render(n, ex, hidden) for n in rows]
+    c.changed()
     for b in bodies:
         await notify(c, "network.create.end", "network", b)
     return created("network", "networks", bodies, bulk)
@@ -74,6 +75,7 @@ async def update_network(network_id: str, body: dict[str, Any] = Body(...),
         await session.flush()
         ex = await logic.extras(session, c.ctx, [net])
         out = logic.render(net, ex, c.hidden("network"))
+    c.changed()
     await notify(c, "network.update.end", "network", out)
     return shown(c, "network", out)
 
@@ -84,6 +86,7 @@ async def delete_network(network_id: str, c: Caller = Depends(caller)) -> Respon
         net = await logic.get(session, c.ctx, network_id)
         c.enforce("delete_network", _target(net))
         await logic.delete_network(session, net)
+    c.changed()
     await notify(c, "network.delete.end", "network", {"id": network_id,
                                                       "project_id": net.project_id})
     return no_content()

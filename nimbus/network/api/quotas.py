@@ -63,6 +63,7 @@ async def update_quota(project_id: str, body: dict[str, Any] = Body(...),
         raise bad_request("Invalid input: the body must be {\"quota\": {...}}.")
     async with c.svc.db.transaction() as session:
         limits = await logic.update(session, project_id, body["quota"])
+    c.changed()
     return json_response({"quota": limits})
 
 
@@ -71,4 +72,5 @@ async def reset_quota(project_id: str, c: Caller = Depends(caller)) -> Response:
     c.enforce("delete_quota", {"project_id": project_id})
     async with c.svc.db.transaction() as session:
         await logic.reset(session, project_id)
+    c.changed()
     return no_content()

@@ -40,6 +40,7 @@ async def create_subnets(body: dict[str, Any] = Body(...),
             await quotas.check(session, project, "subnet")
             rows.append(await logic.create(session, c.svc, c.ctx, net, data, project))
         bodies = await logic.render_many(session, rows)
+    c.changed()
     for b in bodies:
         await notify(c, "subnet.create.end", "subnet", b)
     for network_id in {b["network_id"] for b in bodies}:
@@ -77,6 +78,7 @@ async def update_subnet(subnet_id: str, body: dict[str, Any] = Body(...),
         await logic.update(session, subnet, data)
         await session.flush()
         out = (await logic.render_many(session, [subnet]))[0]
+    c.changed()
     await notify(c, "subnet.update.end", "subnet", out)
     await c.svc.subnets_changed(out["network_id"])
     return shown(c, "subnet", out)
@@ -93,6 +95,7 @@ async def delete_subnet(subnet_id: str, c: Caller = Depends(caller)) -> Response
                 raise not_found("subnet", subnet_id)
             c.enforce("delete_subnet", {"project_id": subnet.project_id})
         await logic.delete_subnet(session, subnet)
+    c.changed()
     await notify(c, "subnet.delete.end", "subnet", {"id": subnet_id,
                                                     "network_id": subnet.network_id})
     return no_content()
