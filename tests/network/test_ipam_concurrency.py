@@ -48,8 +48,30 @@ def exhaust(cloud: RunningCloud, api: Api, name: str, cidr: str) -> None:
     assert all(first <= ipaddress.ip_address(a) <= last for a in addresses)
 
 
+def spread(cloud: RunningCloud, api: Api, name: str, cidr: str, each: int = 10) -> None:
+    """A large, nearly empty pool: addresses are picked at random without looking first;
+    clashes must still never give one address twice."""
+    net, _ = api.network(name + "-big", cidr)
+    token = token_for(cloud, "admin", ADMIN_PASSWORD, "admin")
+    url = f"{cloud.url}/network/v2.0/ports"
+
+    def worker(_: int) -> list[str]:
+        with httpx.Client(headers={"X-Auth-Token": token}, timeout=60) as client:
+            out = []
+            for _ in range(each):
+                resp = client.post(url, json={"port": {"network_id": net["id"]}})
+                assert resp.status_code == 201, resp.text
+                out.append(resp.json()["port"]["fixed_ips"][0]["ip_address"])
+            return out
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        addresses = [ip for got in pool.map(worker, range(CLIENTS)) for ip in got]
+    assert len(addresses) == len(set(addresses)) == CLIENTS * each
+
+
 def test_concurrent_allocation_on_sqlite(cloud: RunningCloud, api: Api, name: str) -> None:
     exhaust(cloud, api, name, "10.120.0.0/25")
+    spread(cloud, api, name, "10.136.0.0/16")
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])
@@ -68,4 +90,6 @@ def test_concurrent_allocation_on_real_databases(real_cloud: RunningCloud, name:
     token = token_for(real_cloud, "admin", ADMIN_PASSWORD, "admin")
     project = httpx.get(f"{real_cloud.auth_url}/auth/tokens", headers={
         "X-Auth-Token": token, "X-Subject-Token": token}).json()["token"]["project"]["id"]
-    exhaust(real_cloud, Api(real_cloud, token, project), name, "10.121.0.0/25")
+    api = Api(real_cloud, token, project)
+    exhaust(real_cloud, api, name, "10.121.0.0/25")
+    spread(real_cloud, api, name, "10.137.0.0/16")
