@@ -73,9 +73,13 @@ def _ready(url: str) -> bool:
 def up(state_dir: StateDir = None, port: Port = None, host: Host = None,
        foreground: Annotated[bool, typer.Option(help="Stay attached (for systemd).")] = False,
        timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 60,
+       fake_hosts: Annotated[int | None, typer.Option(
+           help="Extra fake hypervisors (fake-1 … fake-N) besides the local host.")] = None,
        ) -> None:
     """Start the all-in-one cloud (in the background unless --foreground)."""
     settings = load_settings(state_dir, port, host)
+    if fake_hosts is not None:
+        settings.compute.fake_hosts = fake_hosts
     if foreground:
         from nimbus.cli.server import run
 
@@ -95,6 +99,8 @@ def up(state_dir: StateDir = None, port: Port = None, host: Host = None,
         args += ["--port", str(port)]
     if host is not None:
         args += ["--host", host]
+    if fake_hosts is not None:
+        args += ["--fake-hosts", str(fake_hosts)]
     started = time.monotonic()
     child = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                              start_new_session=True)
@@ -179,11 +185,18 @@ def status(state_dir: StateDir = None) -> None:
 
 @app.command()
 def serve(services: Annotated[list[str], typer.Argument(help="Services to run here.")],
-          state_dir: StateDir = None, port: Port = None, host: Host = None) -> None:
+          state_dir: StateDir = None, port: Port = None, host: Host = None,
+          compute_host: Annotated[list[str] | None, typer.Option(
+              help="Run only a compute agent for this hypervisor host (repeatable); the "
+                   "API, conductor and scheduler run elsewhere.")] = None,
+          ) -> None:
     """Run some services in the foreground (the distributed wiring)."""
     from nimbus.cli.server import run
 
     settings = load_settings(state_dir, port, host)
+    if compute_host:
+        settings.compute.hosts = list(compute_host)
+        settings.compute.api = False
     run(settings, services)
 
 

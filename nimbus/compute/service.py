@@ -78,9 +78,20 @@ class ComputeService:
         return hosts
 
     def app(self) -> ASGIApp:
+        if not self.settings.api:
+            return self._agent_only_app
         from nimbus.compute.api import build_app
 
         return build_app(self)
+
+    async def _agent_only_app(self, scope: Any, receive: Any, send: Any) -> None:
+        """A compute node serves no API: it says which hosts it runs."""
+        from nimbus.web.responses import json_response
+
+        if scope["type"] != "http":
+            return
+        hosts = list(self.agents.hosts) if self.agents is not None else []
+        await json_response({"compute_agents": hosts}, 200)(scope, receive, send)
 
     async def stop(self) -> None:
         if self.agents is not None:

@@ -144,6 +144,28 @@ class HostAgent:
         if fut is not None and not fut.done():
             fut.set_result(event)
 
+    async def init_instances(self) -> None:
+        """After a restart: finish or undo what was under way, bring missing guests back."""
+        from nimbus.compute.agent.endpoint import HostEndpoint
+
+        known: list[dict[str, Any]] = await self.cloud.bus.call(
+            rpc.CONDUCTOR, "instances_on_host", host=self.host)
+        running = set(await self.driver.list_instances())
+        for inst in known:
+            uuid = inst["uuid"]
+            if inst["task_state"] == states.DELETING:
+                await HostEndpoint(self).terminate_instance({}, inst)
+                continue
+            if inst["vm_state"] == states.BUILDING:
+                await self.report(uuid, {"vm_state": states.ERROR, "task_state": None},
+                                  fault="The build was interrupted by a restart of its host")
+                continue
+            if inst["task_state"] is not None:
+                await self.report(uuid, {"task_state": None})
+            if uuid not in running and inst["vm_state"] not in (
+                    states.SHELVED_OFFLOADED, states.ERROR, states.SHELVED):
+                await self.driver.recover(inst, inst["power_state"])
+
     # -- periodic ---------------------------------------------------------------------------------
     async def sync_power_states(self) -> None:
         known: list[dict[str, Any]] = await self.cloud.bus.call(

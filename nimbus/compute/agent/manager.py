@@ -58,6 +58,7 @@ class AgentManager:
             async with gate:
                 try:
                     await agent.register()
+                    await agent.init_instances()
                     return True
                 except Exception as exc:
                     LOG.debug("registering %s failed, will retry: %s", agent.host, exc)

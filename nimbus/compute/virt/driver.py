@@ -183,6 +183,11 @@ class VirtDriver(ABC):
     async def set_admin_password(self, instance: dict[str, Any], password: str) -> None:
         raise DriverError("set_admin_password is not supported by this driver")
 
+    @abstractmethod
+    async def recover(self, instance: dict[str, Any], power_state: int) -> None:
+        """At agent start: a guest the database places here is missing (the host
+        restarted); bring it back in the power state recorded."""
+
 
 def load_driver(name: str, host: str, settings: Any) -> VirtDriver:
     spec = DRIVERS.get(name)

@@ -262,3 +262,14 @@ class FakeDriver(VirtDriver):
 
     async def set_admin_password(self, instance: dict[str, Any], password: str) -> None:
         self._guest(instance).log("admin password changed")
+
+    async def recover(self, instance: dict[str, Any], power_state: int) -> None:
+        flavor = instance.get("flavor") or {}
+        guest = FakeGuest(uuid=instance["uuid"], name=instance.get("name", ""),
+                          memory_mb=int(flavor.get("memory_mb", 0)),
+                          vcpus=int(flavor.get("vcpus", 0)), power_state=power_state,
+                          rescued=instance.get("vm_state") == states.RESCUED)
+        for vif in instance.get("network_info") or []:
+            guest.interfaces[vif["port_id"]] = vif
+        guest.log(f"recovered on {self.host} after a restart")
+        self.guests[guest.uuid] = guest
