@@ -196,45 +196,53 @@ class _Search:
         return self.tree_providers(group)
 
     # -- all groups ----------------------------------------------------------------------------
-    def flat(self, group: Group) -> Iterator[Candidate]:
-        """The common case, kept lean: one group, providers without trees or sharing."""
+    def flat(self, group: Group) -> Iterator[int]:
+        """The common case, kept lean: one group, providers without trees or sharing. Set
+        operations on the membership indexes narrow the scan before capacity is checked."""
         tree = self._tree_of(group)
         if tree is False:
             return
-        nodes = self.nodes
+        index, nodes = self.index, self.nodes
+        pool = self._smallest_class(group)
+        if group.required or group.forbidden or group.member_of or group.forbidden_aggs:
+            pool = set(pool)
+            for any_of in group.required:
+                pool &= set().union(*(index.trait_members.get(t, ()) for t in any_of))
+            for trait_id in group.forbidden:
+                pool -= index.trait_members.get(trait_id, set())
+            if group.same_provider:  # an aggregate on the root spans only the unsuffixed
+                for any_of in group.member_of:
+                    pool &= set().union(*(index.agg_members.get(a, ()) for a in any_of))
+                for agg_id in group.forbidden_aggs:
+                    pool -= index.agg_members.get(agg_id, set())
         pairs = tuple(group.resources.items())
-        required, forbidden = group.required, group.forbidden
-        check_aggs = bool(group.member_of or group.forbidden_aggs)
+        check_aggs = not group.same_provider and bool(group.member_of or group.forbidden_aggs)
         allowed = self.allowed_roots
-        for rp_id in sorted(self._smallest_class(group)):
+        for rp_id in sorted(pool):
             node = nodes[rp_id]
-            inv, used = node.inv, node.used
-            ok = True
+            fit = node.fit
             for rc_id, amount in pairs:
-                i = inv.get(rc_id)
-                if i is None or amount > i.max_unit or amount < i.min_unit \
-                        or used.get(rc_id, 0) + amount > i.capacity \
-                        or amount % i.step_size:
-                    ok = False
+                f = fit.get(rc_id)
+                if f is None or amount > f[0] or amount < f[1] or (
+                        f[2] != 1 and amount % f[2]):
                     break
-            if not ok:
-                continue
-            if (required or forbidden) and not self._traits_ok(node.traits, group):
-                continue
-            if check_aggs and not self._aggs_ok(node, group):
-                continue
-            if tree is not None and node.root != tree:
-                continue
-            if allowed is not None and node.root not in allowed:
-                continue
-            yield Candidate(node.root, {rp_id: group.resources}, {group.suffix: [rp_id]})
+            else:
+                if check_aggs and not self._aggs_ok(node, group):
+                    continue
+                root = node.root
+                if tree is not None and root != tree:
+                    continue
+                if allowed is not None and root not in allowed:
+                    continue
+                yield rp_id
+
+    def is_flat(self) -> bool:
+        groups = self.req.groups
+        return len(groups) == 1 and not self.index.sharing and (
+            groups[0].same_provider or not self.index.has_trees())
 
     def run(self) -> Iterator[Candidate]:
         groups = self.req.groups
-        if len(groups) == 1 and not self.index.sharing and (
-                groups[0].same_provider or not self.index.has_trees()):
-            yield from self.flat(groups[0])
-            return
         if len(groups) == 1:
             group = groups[0]
             for anchor, option in self.options(group):
@@ -311,15 +319,35 @@ class _Search:
         return Candidate(anchor, per_rp, mappings)
 
 
-def find(index: Index, req: Request) -> tuple[list[Candidate], list[int]]:
+@dataclass
+class Found:
+    """The answer: general candidates, or (the fast path) single providers that each take
+    the one group's resources."""
+
+    candidates: list[Candidate]
+    flat: list[int] | None = None
+    group: Group | None = None
+
+    def __len__(self) -> int:
+        return len(self.flat) if self.flat is not None else len(self.candidates)
+
+
+def find(index: Index, req: Request) -> tuple[Found, list[int]]:
     """The candidates (at most req.limit) and the providers to summarise: every provider of
     every tree a candidate uses."""
-    results = list(itertools.islice(_Search(index, req).run(), req.limit))
+    search = _Search(index, req)
     nodes, tree = index.nodes, index.tree
     roots: set[int] = set()
-    for cand in results:
-        for rp_id in cand.per_rp:
-            roots.add(nodes[rp_id].root)
+    if search.is_flat():
+        ids = list(itertools.islice(search.flat(req.groups[0]), req.limit))
+        found = Found([], ids, req.groups[0])
+        roots = {nodes[rp_id].root for rp_id in ids}
+    else:
+        results = list(itertools.islice(search.run(), req.limit))
+        found = Found(results)
+        for cand in results:
+            for rp_id in cand.per_rp:
+                roots.add(nodes[rp_id].root)
     summarised: list[int] = []
     for root in sorted(roots):
         members = tree.get(root, ())
@@ -327,7 +355,7 @@ def find(index: Index, req: Request) -> tuple[list[Candidate], list[int]]:
             summarised.extend(members)
         else:
             summarised.extend(sorted(members))
-    return results, summarised
+    return found, summarised
 
 
 def filter_providers(index: Index, group: Group) -> set[int]:

@@ -71,11 +71,20 @@ class Node:
     used: dict[int, int] = field(default_factory=dict)
     traits: frozenset[int] = frozenset()
     aggs: frozenset[int] = frozenset()
+    # Per class: (largest amount that still fits: free capacity capped by max_unit, min_unit,
+    # step_size), kept with inv and used so the candidate scan does one lookup per class.
+    fit: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     # The generation each facet was last learnt at.
     inv_gen: int = -1
     used_gen: int = -1
     traits_gen: int = -1
     aggs_gen: int = -1
+
+
+def _refit(node: Node) -> None:
+    used = node.used
+    node.fit = {rc: (min(i.capacity - used.get(rc, 0), i.max_unit), i.min_unit, i.step_size)
+                for rc, i in node.inv.items()}
 
 
 class Index:
@@ -95,7 +104,9 @@ class Index:
         # Sorted trait names per set of trait ids, and rendered provider summaries (by
         # provider and response flavour), for GET /allocation_candidates.
         self.trait_lists: dict[frozenset[int], list[str]] = {}
-        self.summaries: dict[tuple[int, int], dict[str, object]] = {}
+        self.summaries: dict[tuple[int, int], object] = {}
+        # Rendered single-provider allocation requests, by request shape then provider.
+        self.areq_cache: dict[tuple[object, ...], dict[int, object]] = {}
         self.stale = True
         self._lock = asyncio.Lock()
 
@@ -222,6 +233,8 @@ class Index:
 
     def remove_provider(self, rp_id: int) -> None:
         self._forget(rp_id)
+        for shape in self.areq_cache.values():  # ids can be reused by a new provider
+            shape.pop(rp_id, None)
         node = self.nodes.pop(rp_id, None)
         if node is None:
             return
@@ -249,6 +262,7 @@ class Index:
             self.by_class.setdefault(rc_id, set()).add(rp_id)
         node.inv = dict(inv)
         node.inv_gen = generation
+        _refit(node)
         self._forget(rp_id)
         self._bump(node, generation)
 
@@ -258,6 +272,7 @@ class Index:
             return
         node.used = {rc: amount for rc, amount in used.items() if amount}
         node.used_gen = generation
+        _refit(node)
         self._forget(rp_id)
         self._bump(node, generation)
 

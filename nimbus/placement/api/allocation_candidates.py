@@ -7,6 +7,7 @@ import gc
 import re
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
@@ -20,7 +21,7 @@ from nimbus.placement.api.common import (
     parse_required,
     parse_resources,
 )
-from nimbus.placement.candidates import Candidate, Group, Request, find
+from nimbus.placement.candidates import Found, Group, Request, find
 from nimbus.placement.index import Index, Node
 from nimbus.placement.schema import GROUP_SUFFIX
 from nimbus.web.errors import BadRequest
@@ -155,41 +156,58 @@ def _request(c: Caller, q: dict[str, list[str]], index: Index) -> Request:
     return req
 
 
-def _render(c: Caller, index: Index, req: Request, found: list[Candidate],
-            summarised: list[int]) -> dict[str, Any]:
+def _areq(c: Caller, index: Index, per_rp_ids: dict[int, dict[int, int]],
+          mappings: dict[str, list[int]]) -> dict[str, Any]:
     nodes, names = index.nodes, index.rc_names
-    dict_form, with_mappings = c.at_least(12), c.at_least(34)
-    named: dict[int, dict[str, int]] = {}  # id() of a shared amounts dict -> by class name
-    areqs: list[dict[str, Any]] = []
-    for cand in found:
-        per_rp: dict[str, dict[str, int]] = {}
-        for rp_id, res in cand.per_rp.items():
-            by_name = named.get(id(res))
-            if by_name is None:
-                by_name = named[id(res)] = {names[rc]: amount for rc, amount in res.items()}
-            per_rp[nodes[rp_id].uuid] = by_name
-        if dict_form:
-            areq: dict[str, Any] = {"allocations": {
-                rp: {"resources": res} for rp, res in per_rp.items()}}
-            if with_mappings:
-                areq["mappings"] = {suffix: [nodes[rp].uuid for rp in rps]
-                                    for suffix, rps in cand.mappings.items()}
-        else:
-            areq = {"allocations": [{"resource_provider": {"uuid": rp}, "resources": res}
-                                    for rp, res in per_rp.items()]}
-        areqs.append(areq)
+    per_rp = {nodes[rp_id].uuid: {names[rc]: amount for rc, amount in res.items()}
+              for rp_id, res in per_rp_ids.items()}
+    if not c.at_least(12):
+        return {"allocations": [{"resource_provider": {"uuid": rp}, "resources": res}
+                                for rp, res in per_rp.items()]}
+    areq: dict[str, Any] = {"allocations": {
+        rp: {"resources": res} for rp, res in per_rp.items()}}
+    if c.at_least(34):
+        areq["mappings"] = {suffix: [nodes[rp].uuid for rp in rps]
+                            for suffix, rps in mappings.items()}
+    return areq
+
+
+def _render(c: Caller, index: Index, req: Request, found: Found,
+            summarised: list[int]) -> dict[str, Any]:
+    nodes = index.nodes
+    areqs: list[Any]
+    if found.flat is not None and found.group is not None:
+        # Single-provider answers depend only on the provider and the request's shape: kept
+        # across requests (a scheduler asks for the same few flavours again and again).
+        group = found.group
+        shape = (group.suffix, tuple(group.resources.items()), str(c.version))
+        cache = index.areq_cache.get(shape)
+        if cache is None:
+            if len(index.areq_cache) > 64:
+                index.areq_cache.clear()
+            cache = index.areq_cache[shape] = {}
+        areqs = []
+        for rp_id in found.flat:
+            areq = cache.get(rp_id)
+            if areq is None:
+                areq = cache[rp_id] = orjson.Fragment(orjson.dumps(_areq(
+                    c, index, {rp_id: group.resources}, {group.suffix: [rp_id]})))
+            areqs.append(areq)
+    else:
+        areqs = [_areq(c, index, cand.per_rp, cand.mappings) for cand in found.candidates]
     all_classes, traits, nested = c.at_least(27), c.at_least(17), c.at_least(29)
     flavour = all_classes * 4 + traits * 2 + nested
     asked = {rc for g in req.groups for rc in g.resources}
-    cache = index.summaries
+    known = index.summaries
     summaries: dict[str, Any] = {}
     for rp_id in summarised:
         node = nodes[rp_id]
-        entry = cache.get((rp_id, flavour)) if all_classes else None
+        entry = known.get((rp_id, flavour)) if all_classes else None
         if entry is None:
             entry = _summary(index, node, asked, all_classes, traits, nested)
             if all_classes:
-                cache[(rp_id, flavour)] = entry
+                # Kept serialised: answers at 10,000 providers are megabytes of JSON.
+                entry = known[(rp_id, flavour)] = orjson.Fragment(orjson.dumps(entry))
         summaries[node.uuid] = entry
     return {"allocation_requests": areqs, "provider_summaries": summaries}
 
