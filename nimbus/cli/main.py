@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from nimbus.common.settings import Settings
+from nimbus.image.cli import image_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Nimbus: an OpenStack-compatible cloud in one Python package.")
@@ -24,6 +25,7 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 keys_app = typer.Typer(help="Token signing keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(image_app, name="image")
 console = Console()
 
 StateDir = Annotated[Path | None, typer.Option(help="Where the cloud keeps its state.")]
@@ -234,6 +236,53 @@ def keys_rotate(state_dir: StateDir = None) -> None:
     ring = KeyRing(settings.state_dir / "token-keys", settings.identity.max_active_keys)
     kid = ring.rotate()
     console.print(f"new primary key {kid}; restart running identity processes to use it")
+
+
+# `nimbus image build-test`, beside the image service's upload/download.
+@image_app.command("build-test")
+def image_build_test(
+        output: Annotated[Path | None, typer.Option(
+            help="Where to write the qcow2 (default: <state_dir>/guest-images/"
+                 "nimbus-test.qcow2, which `nimbus up` registers).")] = None,
+        register: Annotated[bool, typer.Option(
+            help="Also upload it to the running cloud as the public image nimbus-test.")] = False,
+        force: Annotated[bool, typer.Option(help="Rebuild even if up to date.")] = False,
+        cache: Annotated[Path | None, typer.Option(
+            help="Downloaded .debs (default: <state_dir>/guest-image-cache).")] = None,
+        state_dir: StateDir = None,
+        clouds_yaml: Annotated[Path | None, typer.Option(
+            help="For --register (default: <state_dir>/clouds.yaml).")] = None,
+        cloud: Annotated[str, typer.Option(help="For --register: its cloud.")] = "nimbus",
+) -> None:
+    """Build the CirrOS-like test guest (Debian cloud kernel, busybox, dropbear) as a qcow2."""
+    from nimbus.guestimage import BuildError, build
+    from nimbus.guestimage.register import RegisterError
+    from nimbus.guestimage.register import register as upload
+    from nimbus.image.cli import connect
+
+    settings = load_settings(state_dir)
+    output = output or settings.state_dir / "guest-images" / "nimbus-test.qcow2"
+    try:
+        result = build(output, cache or settings.state_dir / "guest-image-cache", force=force,
+                       log=lambda msg: console.print(f"  {msg}"))
+    except BuildError as exc:
+        console.print(f"[red]cannot build the test image:[/] {exc}")
+        raise typer.Exit(1) from exc
+    size = result.manifest["size"] / 1e6
+    state = "built" if result.built else "up to date"
+    console.print(f"[green]{output}[/] {state} ({size:.1f} MB, kernel "
+                  f"{result.manifest['kernel']})")
+    if register:
+        url, headers = connect(clouds_yaml or settings.state_dir / "clouds.yaml", cloud)
+        try:
+            done = upload(output, result.manifest, url, headers,
+                          log=lambda msg: console.print(f"  {msg}"))
+        except RegisterError as exc:
+            console.print(f"[red]cannot register the test image:[/] {exc}")
+            raise typer.Exit(1) from exc
+        what = "registered" if done.uploaded else "already registered"
+        gone = f"; replaced {', '.join(done.replaced)}" if done.replaced else ""
+        console.print(f"image nimbus-test {done.image_id} {what}{gone}")
 
 
 def main() -> None:

@@ -1,0 +1,212 @@
+"""A lab for booting the test guest: two network namespaces of the test's own, nothing else.
+
+  <node> netns: bridge br0, tap0 (QEMU's NIC), tapdhcp (veth to the dhcp netns)
+  <node>-d netns: ns-dhcp 10.91.0.2/24 and 169.254.169.254/32, dnsmasq, the metadata server
+
+No address or route is added to the root namespace, nothing has an uplink, and QEMU uses only
+the tap device (never `-netdev user`). `close()` ends every process the lab started and
+deletes both namespaces (and with them the bridge, veth and tap)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SUBNET = "10.91.0"
+GUEST_IP = f"{SUBNET}.11"
+DHCP_IP = f"{SUBNET}.2"
+GATEWAY = f"{SUBNET}.1"  # advertised, never configured: there is nowhere to go
+MTU = 1400
+METADATA_IP = "169.254.169.254"
+HERE = Path(__file__).parent
+
+
+def missing_host_tools() -> list[str]:
+    """What the boot test needs from the machine and does not find."""
+    missing = [f"{tool} ({pkg})" for tool, pkg in {
+        "ip": "iproute2", "qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils",
+        "dnsmasq": "dnsmasq-base", "ssh": "openssh-client", "ssh-keygen": "openssh-client",
+    }.items() if shutil.which(tool) is None]
+    if os.geteuid() != 0:
+        missing.append("root (for ip netns)")
+    if not Path("/dev/net/tun").exists():
+        missing.append("/dev/net/tun")
+    return missing
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(list(args), capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip()}")
+    return done
+
+
+@dataclass
+class Lab:
+    workdir: Path
+    token: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    namespaces: list[str] = field(default_factory=list)
+    qemu_started: float = 0.0
+
+    @property
+    def node(self) -> str:
+        return f"nimbus-test-{self.token}"
+
+    @property
+    def dhcp(self) -> str:
+        return f"nimbus-test-{self.token}-d"
+
+    @property
+    def console_log(self) -> Path:
+        return self.workdir / "console.log"
+
+    def ns(self, netns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return sh("ip", "netns", "exec", netns, *args, check=check)
+
+    def _start(self, name: str, netns: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
+        try:
+            proc = subprocess.Popen(["ip", "netns", "exec", netns, *args], stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        finally:
+            log.close()
+        self.procs[name] = proc
+        return proc
+
+    # -- network -------------------------------------------------------------------------
+    def wire(self, metadata: dict[str, object], user_data: str, mac: str) -> None:
+        for netns in (self.node, self.dhcp):
+            sh("ip", "netns", "add", netns)
+            self.namespaces.append(netns)
+            self.ns(netns, "ip", "link", "set", "lo", "up")
+        node, dhcp = self.node, self.dhcp
+        self.ns(node, "ip", "link", "add", "br0", "type", "bridge")
+        self.ns(node, "ip", "link", "set", "br0", "up")
+        self.ns(node, "ip", "link", "add", "tapdhcp", "type", "veth", "peer", "name", "ns-dhcp",
+                "netns", dhcp)
+        self.ns(node, "ip", "link", "set", "tapdhcp", "master", "br0", "up")
+        self.ns(node, "ip", "tuntap", "add", "dev", "tap0", "mode", "tap")
+        self.ns(node, "ip", "link", "set", "tap0", "master", "br0", "up")
+        self.ns(dhcp, "ip", "addr", "add", f"{DHCP_IP}/24", "dev", "ns-dhcp")
+        self.ns(dhcp, "ip", "addr", "add", f"{METADATA_IP}/32", "dev", "ns-dhcp")
+        self.ns(dhcp, "ip", "link", "set", "ns-dhcp", "up")
+
+        (self.workdir / "dhcp-hosts").write_text(f"{mac},{GUEST_IP}\n")
+        (self.workdir / "dhcp-opts").write_text(
+            f"option:router,{GATEWAY}\n"
+            f"option:classless-static-route,{METADATA_IP}/32,{DHCP_IP},0.0.0.0/0,{GATEWAY}\n"
+            f"option:mtu,{MTU}\n")
+        w = self.workdir
+        self._start("dnsmasq", dhcp, [
+            "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-hosts", "--no-resolv",
+            "--port=0", "--user=root", "--group=root", "--interface=ns-dhcp",
+            "--bind-interfaces", "--except-interface=lo",
+            f"--dhcp-range=set:lab,{SUBNET}.0,static,255.255.255.0,86400s",
+            f"--dhcp-hostsfile={w / 'dhcp-hosts'}", f"--dhcp-optsfile={w / 'dhcp-opts'}",
+            f"--dhcp-leasefile={w / 'leases'}", f"--pid-file={w / 'dnsmasq.pid'}",
+            "--dhcp-authoritative", "--log-dhcp"])
+
+        md = w / "metadata" / "openstack" / "latest"
+        md.mkdir(parents=True)
+        (md / "meta_data.json").write_text(json.dumps(metadata))
+        (md / "user_data").write_text(user_data)
+        self._start("metadata", dhcp, [sys.executable, str(HERE / "metadata_server.py"),
+                                       METADATA_IP, "80", str(w / "metadata")])
+        deadline = time.monotonic() + 10
+        while "ready" not in (w / "metadata.log").read_text():
+            if self.procs["metadata"].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("metadata server did not start: "
+                                   + (w / "metadata.log").read_text())
+            time.sleep(0.05)
+
+    # -- the guest -----------------------------------------------------------------------
+    def boot(self, image: Path, mac: str) -> None:
+        overlay = self.workdir / "disk.qcow2"
+        sh("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image),
+           str(overlay))
+        self.qemu_started = time.monotonic()
+        self._start("qemu", self.node, [
+            "qemu-system-x86_64", "-accel", "tcg", "-m", "128", "-smp", "1", "-machine", "pc",
+            "-nodefaults", "-display", "none", "-no-reboot",
+            "-drive", f"file={overlay},if=virtio,format=qcow2",
+            "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+            "-device", f"virtio-net-pci,netdev=n0,mac={mac}",
+            "-chardev", f"socket,id=s0,path={self.workdir / 'serial.sock'},server=on,wait=off,"
+                        f"logfile={self.console_log}",
+            "-serial", "chardev:s0",
+            "-qmp", f"unix:{self.workdir / 'qmp.sock'},server=on,wait=off"])
+
+    def console(self) -> str:
+        try:
+            return self.console_log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_for(self, pattern: str, timeout: float) -> tuple[re.Match[str], float]:
+        """The first match of `pattern` in the console log, and seconds since QEMU started."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if match := re.search(pattern, self.console()):
+                return match, time.monotonic() - self.qemu_started
+            qemu = self.procs.get("qemu")
+            if qemu is not None and qemu.poll() is not None:
+                raise AssertionError(f"QEMU exited ({qemu.returncode}) before {pattern!r}:\n"
+                                     + self.diagnostics())
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} on the console in {timeout:.0f} s:\n"
+                                     + self.diagnostics())
+            time.sleep(0.1)
+
+    def qmp(self, command: str) -> None:
+        import socket
+
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(str(self.workdir / "qmp.sock"))
+            reader = sock.makefile("rb")
+            reader.readline()  # greeting
+            for cmd in ("qmp_capabilities", command):
+                sock.sendall(json.dumps({"execute": cmd}).encode() + b"\n")
+                while True:
+                    reply = json.loads(reader.readline())
+                    if "return" in reply or "error" in reply:
+                        break
+
+    def diagnostics(self) -> str:
+        parts = [f"--- console ---\n{self.console()[-4000:]}"]
+        for name in ("qemu", "dnsmasq", "metadata"):
+            path = self.workdir / f"{name}.log"
+            if path.exists():
+                parts.append(f"--- {name} ---\n{path.read_text(errors='replace')[-2000:]}")
+        return "\n".join(parts)
+
+    # -- teardown ------------------------------------------------------------------------
+    def close(self) -> None:
+        """Every process, then both namespaces (bridge, veth, tap go with them), then files."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        for netns in reversed(self.namespaces):
+            sh("ip", "netns", "del", netns, check=False)
+        self.namespaces.clear()
+        for name in ("disk.qcow2", "serial.sock", "qmp.sock", "dnsmasq.pid", "leases",
+                     "id_ed25519", "id_ed25519.pub"):
+            (self.workdir / name).unlink(missing_ok=True)
+        shutil.rmtree(self.workdir / "metadata", ignore_errors=True)

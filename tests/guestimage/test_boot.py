@@ -1,0 +1,114 @@
+"""The test guest image, built for real and booted under QEMU (TCG) in namespaces of the test's
+own: it gets its DHCP lease (classless routes, MTU), reads the metadata service (hostname,
+instance id, SSH key), runs the user-data script, prints its banner, lets us in over SSH with
+the key, and powers off cleanly on the ACPI power button."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nimbus.guestimage import builder
+from tests.guestimage.lab import GUEST_IP, MTU, Lab, missing_host_tools
+
+# .debs and the built image live outside the repo and survive between runs; the image is
+# rebuilt whenever the builder's code, its guest files or the Debian packages change.
+CACHE = Path(os.environ.get("NIMBUS_GUEST_CACHE", "/var/tmp/nimbus-guest-cache"))
+
+
+def _require(missing: list[str]) -> None:
+    if not missing:
+        return
+    message = "the guest image test needs: " + ", ".join(missing)
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def image() -> builder.BuildResult:
+    _require(builder.missing_tools() + missing_host_tools())
+    return builder.build(CACHE / "test-image" / "nimbus-test.qcow2", CACHE)
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    _require(missing_host_tools())
+    running = Lab(tmp_path)
+    try:
+        yield running
+    finally:
+        running.close()
+    assert running.namespaces == []
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert running.token not in listed
+
+
+def test_the_image_is_small_and_up_to_date(image: builder.BuildResult) -> None:
+    manifest = image.manifest
+    assert manifest["size"] == image.path.stat().st_size < 32 << 20
+    assert manifest["initrd_size"] < 8 << 20
+    assert {"virtio_net", "virtio_blk", "virtio_pci", "button"} <= set(manifest["modules"])
+    again = builder.build(image.path, CACHE)
+    assert not again.built and again.seconds < 2
+    assert again.manifest["sha256"] == manifest["sha256"]
+
+
+def test_boot_dhcp_metadata_userdata_ssh(image: builder.BuildResult, lab: Lab) -> None:
+    key = lab.workdir / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab", "-f",
+                    str(key)], check=True)
+    hostname = f"guest-{lab.token}"
+    instance_id = f"11111111-2222-3333-4444-{lab.token}0000"
+    marker = f"user-data ran {lab.token}"
+    mac = "52:54:00:5a:11:01"
+    lab.wire({"uuid": instance_id, "hostname": f"{hostname}.novalocal", "name": hostname,
+              "launch_index": 0, "availability_zone": "nova",
+              "public_keys": {"lab": key.with_suffix(".pub").read_text()}},
+             f"#!/bin/sh\necho \"{marker}\" as $(id -un) on $(hostname)\n", mac)
+    lab.boot(image.path, mac)
+
+    _, lease_s = lab.wait_for(rf"nimbus-guest: lease eth0 {GUEST_IP}/24 mtu {MTU}", 60)
+    _, banner_s = lab.wait_for(r"nimbus-guest: ready: ssh cirros@", 60)
+    console = lab.console()
+    print(f"\nQEMU start -> lease {lease_s:.1f} s, -> banner {banner_s:.1f} s "
+          f"(image {image.manifest['size'] / 1e6:.1f} MB, built now: {image.built})")
+    assert f"nimbus-guest: eth0 {GUEST_IP}/24 mtu {MTU}" in console
+    assert f"nimbus-guest: hostname {hostname} instance-id {instance_id}" in console
+    assert f"nimbus-guest: metadata hostname {hostname} instance-id {instance_id} keys 1" \
+        in console
+    assert f"{marker} as root on {hostname}" in console
+    assert console.index(marker) < console.index("nimbus-guest: ready")
+    requests = (lab.workdir / "metadata.log").read_text()
+    assert f"{GUEST_IP} \"GET /openstack/latest/meta_data.json" in requests
+    assert f"{GUEST_IP} \"GET /openstack/latest/user_data" in requests
+
+    # SSH with the key from the metadata, from the dhcp namespace (dropbear makes its host
+    # key on this first connection).
+    ssh = ["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+           "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+           "-o", "ConnectTimeout=10", f"cirros@{GUEST_IP}",
+           "echo ssh-ok $(id -un) $(hostname); ip route; cat /sys/class/net/eth0/mtu"]
+    deadline = time.monotonic() + 30
+    while True:
+        done = lab.ns(lab.dhcp, *ssh, check=False)
+        if done.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert done.returncode == 0, done.stderr + lab.diagnostics()
+    assert f"ssh-ok cirros {hostname}" in done.stdout
+    assert re.search(r"169\.254\.169\.254 via 10\.91\.0\.2 dev eth0", done.stdout), done.stdout
+    assert "default via 10.91.0.1 dev eth0" in done.stdout
+    assert done.stdout.split()[-1] == str(MTU)
+
+    # The ACPI power button (a soft shutdown) powers the guest off: QEMU exits by itself.
+    lab.qmp("system_powerdown")
+    lab.wait_for("nimbus-guest: power button pressed", 20)
+    assert lab.procs["qemu"].wait(20) == 0
+    assert "nimbus-guest: shutting down" in lab.console()
