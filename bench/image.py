@@ -24,6 +24,13 @@ from bench.common import BenchCloud, password_body, wrk
 CHUNK = 1 << 20
 
 
+def cpu_seconds(cloud: BenchCloud) -> float:
+    """User + system CPU time of the server so far (the load-independent cost)."""
+    assert cloud.proc is not None
+    fields = Path(f"/proc/{cloud.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class RssWatch:
     """Samples the server's resident memory every 20 ms until stopped."""
 
@@ -159,9 +166,12 @@ def main() -> None:
         source = make_source(work, size)
         gib = size / (1 << 30)
         cp_seconds, cp_durable = timed_cp(source)
+        cpu = cpu_seconds(cloud)
         image_id, up_seconds, up_growth = upload(cloud, headers, source)
+        up_cpu, cpu = cpu_seconds(cloud) - cpu, cpu_seconds(cloud)
         up_durable = up_seconds + timed_sync()
         down_seconds, down_growth = download(cloud, headers, image_id, work / "back.raw")
+        down_cpu = cpu_seconds(cloud) - cpu
         down_durable = down_seconds + timed_sync()
 
         def rate(seconds: float) -> float:
@@ -171,13 +181,15 @@ def main() -> None:
               "cache), 'on disk' = until a sync after it returns")
         print(f"{'cp':<22} cached {rate(cp_seconds):7.1f} MiB/s   on disk "
               f"{rate(cp_durable):7.1f} MiB/s")
-        for label, seconds, durable, growth in (
-                ("upload (PUT /file)", up_seconds, up_durable, up_growth),
-                ("download (GET /file)", down_seconds, down_durable, down_growth)):
+        for label, seconds, durable, growth, used in (
+                ("upload (PUT /file)", up_seconds, up_durable, up_growth, up_cpu),
+                ("download (GET /file)", down_seconds, down_durable, down_growth, down_cpu)):
             print(f"{label:<22} cached {rate(seconds):7.1f} MiB/s "
                   f"({100 * cp_seconds / seconds:3.0f}% of cp)   on disk "
                   f"{rate(durable):7.1f} MiB/s ({100 * cp_durable / durable:3.0f}% of cp)   "
-                  f"server RSS +{growth:.0f} MB")
+                  f"server RSS +{growth:.0f} MB, CPU {used / gib:.2f} s/GiB")
+        print(f"load average during the transfers: {os.getloadavg()[0]:.1f} "
+              f"({os.cpu_count()} CPUs)")
         same = subprocess.run(["cmp", "-s", str(source), str(work / "back.raw")]).returncode == 0
         print(f"downloaded bytes identical: {same}")
         for path in (source, work / "back.raw"):
