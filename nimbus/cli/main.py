@@ -253,6 +253,8 @@ def image_build_test(
         clouds_yaml: Annotated[Path | None, typer.Option(
             help="For --register (default: <state_dir>/clouds.yaml).")] = None,
         cloud: Annotated[str, typer.Option(help="For --register: its cloud.")] = "nimbus",
+        name: Annotated[str, typer.Option(help="For --register: the image name.")]
+        = "nimbus-test",
 ) -> None:
     """Build the CirrOS-like test guest (Debian cloud kernel, busybox, dropbear) as a qcow2."""
     from nimbus.guestimage import BuildError, build
@@ -275,14 +277,14 @@ def image_build_test(
     if register:
         url, headers = connect(clouds_yaml or settings.state_dir / "clouds.yaml", cloud)
         try:
-            done = upload(output, result.manifest, url, headers,
+            done = upload(output, result.manifest, url, headers, name=name,
                           log=lambda msg: console.print(f"  {msg}"))
         except RegisterError as exc:
             console.print(f"[red]cannot register the test image:[/] {exc}")
             raise typer.Exit(1) from exc
         what = "registered" if done.uploaded else "already registered"
         gone = f"; replaced {', '.join(done.replaced)}" if done.replaced else ""
-        console.print(f"image nimbus-test {done.image_id} {what}{gone}")
+        console.print(f"image {name} {done.image_id} {what}{gone}")
 
 
 def main() -> None:
