@@ -174,9 +174,12 @@ class Index:
         self.rc_names[rc_id] = name
 
     def remove_class(self, name: str) -> None:
+        """Also on a rename (before 1.7): rendered answers name classes, so they go."""
         rc_id = self.rc_ids.pop(name, None)
         if rc_id is not None:
             self.rc_names.pop(rc_id, None)
+        self.summaries.clear()
+        self.areq_cache.clear()
 
     def add_trait(self, trait_id: int, name: str) -> None:
         self.trait_ids[name] = trait_id
