@@ -1,7 +1,7 @@
 """Registering the cloud's own guest images at start: `nimbus up` (and so `make up`) makes any
 disk image found at image.bootstrap_image or in <state_dir>/guest-images/ a public image,
-named after the file, unless an image of that name is already there. In the background, so
-the start stays quick."""
+named after the file, unless an active public image of that name is already there. In the
+background, so the start stays quick."""
 
 from __future__ import annotations
 
@@ -65,7 +65,9 @@ async def register(svc: ImageService, path: Path) -> str | None:
         return None
     name = path.stem
     async with svc.db.session() as session:
-        if await session.scalar(select(Image.id).where(Image.name == name, Image.owner.is_(None),
+        # whoever registered it (an earlier start, or `nimbus image build-test`), once is enough
+        if await session.scalar(select(Image.id).where(Image.name == name,
+                                                       Image.visibility == "public",
                                                        Image.status == "active")):
             return None
     insp = await asyncio.to_thread(inspector.inspect_file, path)
