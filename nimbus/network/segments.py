@@ -3,6 +3,7 @@ the configured ranges when not given; and the MTU each type leaves to guests."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from nimbus.network.models import Network
 TYPES = ("flat", "vlan", "vxlan", "local", "geneve", "gre")
 SUPPORTED = ("flat", "vlan", "vxlan", "local")
 OVERHEAD = {"vxlan": 50, "geneve": 58, "gre": 42}
+SPREAD = 8
 
 
 def mtu_for(settings: NetworkSettings, network_type: str) -> int:
@@ -121,9 +123,18 @@ async def _claim(session: AsyncSession, kind: str, physnet: str,
 async def _choose(session: AsyncSession, kind: str, physnet: str,
                   ranges: list[tuple[int, int]]) -> tuple[str, str, int | None]:
     used = await _used(session, kind, physnet)
+    free: list[int] = []
     for low, high in ranges:
         for seg in range(low, high + 1):
             if seg not in used:
-                return kind, physnet, seg
+                free.append(seg)
+                if len(free) == SPREAD:
+                    break
+        if len(free) == SPREAD:
+            break
+    if free:
+        # One of the lowest free ids, at random: requests racing on other database sessions
+        # rarely pick the same one (the unique constraint and a retry settle it if they do).
+        return kind, physnet, random.choice(free)
     raise conflict("Unable to create the network. No tenant network is available for "
                    "allocation.", "NoNetworkAvailable")

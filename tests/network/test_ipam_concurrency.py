@@ -93,3 +93,20 @@ def test_concurrent_allocation_on_real_databases(real_cloud: RunningCloud, name:
     api = Api(real_cloud, token, project)
     exhaust(real_cloud, api, name, "10.121.0.0/25")
     spread(real_cloud, api, name, "10.137.0.0/16")
+    segments_stay_unique(real_cloud, token, name)
+
+
+def segments_stay_unique(cloud: RunningCloud, token: str, name: str) -> None:
+    """Networks created at once on separate database sessions get distinct VXLAN ids."""
+    url = f"{cloud.url}/network/v2.0/networks"
+
+    def create(i: int) -> int:
+        with httpx.Client(headers={"X-Auth-Token": token}, timeout=60) as client:
+            resp = client.post(url, json={"network": {"name": f"{name}-{i}"}})
+            assert resp.status_code == 201, resp.text
+            seg: int = resp.json()["network"]["provider:segmentation_id"]
+            return seg
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        ids = list(pool.map(create, range(CLIENTS * 2)))
+    assert len(set(ids)) == len(ids)

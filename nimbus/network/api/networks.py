@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
+from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
 from nimbus.network import networks as logic
@@ -12,6 +13,7 @@ from nimbus.network import quotas
 from nimbus.network import validators as v
 from nimbus.network.api.base import created, listed, notify, shown
 from nimbus.network.api.common import Caller, bulk_bodies, caller, resource_body
+from nimbus.network.errors import conflict
 from nimbus.web.responses import no_content
 
 router = APIRouter()
@@ -25,21 +27,34 @@ def _target(net: Any) -> dict[str, Any]:
 async def create_networks(body: dict[str, Any] = Body(...),
                           c: Caller = Depends(caller)) -> Response:
     items, bulk = bulk_bodies(body, "network", "networks")
-    rows = []
-    async with c.svc.db.transaction() as session:
-        for item in items:
-            data = v.parse(logic.SPEC, item, "network", "create")
-            project = logic.project_for(c.ctx, data)
-            c.enforce_attrs("create", "network", data, {"project_id": project})
-            await quotas.check(session, project, "network")
-            rows.append(await logic.create(session, c.svc, c.ctx, data, project))
-        ex = await logic.extras(session, c.ctx, rows)
-        hidden = c.hidden("network")
-        bodies = [logic.render(n, ex, hidden) for n in rows]
+    parsed = [v.parse(logic.SPEC, item, "network", "create") for item in items]
+    for attempt in range(5):
+        try:
+            bodies = await _create(c, [dict(d) for d in parsed])
+            break
+        except IntegrityError:
+            # Another request took the same segmentation id meanwhile: choose again.
+            if attempt == 4:
+                raise conflict("The network could not be created because of concurrent "
+                               "changes; try again.", "HTTPConflict") from None
     c.changed()
     for b in bodies:
         await notify(c, "network.create.end", "network", b)
     return created("network", "networks", bodies, bulk)
+
+
+async def _create(c: Caller, parsed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    async with c.svc.db.transaction() as session:
+        for data in parsed:
+            project = logic.project_for(c.ctx, data)
+            c.enforce_attrs("create", "network", data, {"project_id": project})
+            await quotas.check(session, project, "network")
+            rows.append(await logic.create(session, c.svc, c.ctx, data, project))
+        await session.flush()
+        ex = await logic.extras(session, c.ctx, rows)
+        hidden = c.hidden("network")
+        return [logic.render(n, ex, hidden) for n in rows]
 
 
 @router.get("/v2.0/networks")
