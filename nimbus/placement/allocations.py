@@ -22,6 +22,7 @@ from nimbus.placement.claim_io import ClaimIO, Duplicate, SessionIO, SqliteIO
 from nimbus.placement.index import Index
 from nimbus.placement.models import Allocation, Consumer, ResourceProvider
 from nimbus.placement.service import AfterCommit
+from nimbus.placement.sqlite_writer import SqliteWriter
 from nimbus.web.errors import BadRequest, Conflict
 
 INCOMPLETE_PROJECT = "00000000-0000-0000-0000-000000000000"
@@ -69,22 +70,32 @@ def _gen_conflict(expected: Any, got: Any) -> Conflict:
 
 
 async def replace(session: AsyncSession, after: AfterCommit, index: Index,
-                  writes: list[ConsumerWrite], opts: WriteOptions) -> None:
+                  writes: list[ConsumerWrite], opts: WriteOptions,
+                  writer: SqliteWriter | None = None) -> bool:
+    """Replace the consumers' allocations; False when none of them had any.
+
+    writer (SQLite): the claim is the whole transaction, run by the writer in one hop while
+    the caller holds the database's write lock; the session stays unused."""
     names = _Names(dict(index.rc_ids), dict(index.rc_names))
-    conn = await session.connection()
-    if conn.dialect.name == "sqlite":
-        aio: Any = (await conn.get_raw_connection()).driver_connection
-        usage, new_gens = await aio._execute(
-            lambda: _replace(SqliteIO(aio._conn), names, writes, opts))
+    if writer is not None:
+        usage, new_gens, had = await writer.run(
+            lambda raw: _replace(SqliteIO(raw), names, writes, opts))
     else:
-        usage, new_gens = await session.run_sync(
-            lambda sync: _replace(SessionIO(sync), names, writes, opts))
+        conn = await session.connection()
+        if conn.dialect.name == "sqlite":
+            aio: Any = (await conn.get_raw_connection()).driver_connection
+            usage, new_gens, had = await aio._execute(
+                lambda: _replace(SqliteIO(aio._conn), names, writes, opts))
+        else:
+            usage, new_gens, had = await session.run_sync(
+                lambda sync: _replace(SessionIO(sync), names, writes, opts))
 
     def apply() -> None:
         for rp_id, gen in new_gens.items():
             index.set_usage(rp_id, gen, usage.get(rp_id, {}))
 
     after.append(apply)
+    return had
 
 
 @dataclass
@@ -94,9 +105,9 @@ class _Names:
 
 
 def _replace(io: ClaimIO, names: _Names, writes: list[ConsumerWrite], opts: WriteOptions
-             ) -> tuple[dict[int, dict[int, int]], dict[int, int]]:
+             ) -> tuple[dict[int, dict[int, int]], dict[int, int], bool]:
     """The claim itself, against either IO: (usage after it, new generations) of every
-    provider it touched."""
+    provider it touched, and whether the consumers had allocations before."""
     uuids = [w.uuid for w in writes]
     plan = _Plan()
     for row in io.consumers(uuids):
@@ -142,7 +153,7 @@ def _replace(io: ClaimIO, names: _Names, writes: list[ConsumerWrite], opts: Writ
         if io.bump(rp_id, plan.gens[rp_id]) != 1:
             raise errors.ConcurrentUpdate()
         new_gens[rp_id] = plan.gens[rp_id] + 1
-    return usage, new_gens
+    return usage, new_gens, bool(plan.old)
 
 
 def _new_rows(writes: list[ConsumerWrite], plan: _Plan, index: _Names
@@ -219,14 +230,10 @@ def _write_consumers(io: ClaimIO, writes: list[ConsumerWrite], plan: _Plan,
 
 
 async def delete_consumer(session: AsyncSession, after: AfterCommit, index: Index,
-                          consumer_uuid: str) -> bool:
+                          consumer_uuid: str, writer: SqliteWriter | None = None) -> bool:
     """False when the consumer has no allocations."""
-    have = await session.scalar(select(Allocation.id).where(
-        Allocation.consumer_id == consumer_uuid).limit(1))
-    if have is None:
-        return False
-    await replace(session, after, index, [ConsumerWrite(consumer_uuid, {})], WriteOptions())
-    return True
+    return await replace(session, after, index, [ConsumerWrite(consumer_uuid, {})],
+                         WriteOptions(), writer)
 
 
 # -- reads -------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from nimbus.placement.errors import ConcurrentUpdate
 from nimbus.placement.index import Index
 from nimbus.placement.models import Base, ResourceClass, Trait
 from nimbus.placement.policy import RULES
+from nimbus.placement.sqlite_writer import SqliteWriter
 from nimbus.placement.standard import RESOURCE_CLASSES, TRAITS
 from nimbus.web.errors import Conflict
 
@@ -42,6 +44,7 @@ class PlacementService:
 
     def __init__(self) -> None:
         self.index = Index()
+        self.writer: SqliteWriter | None = None
 
     async def start(self, cloud: Cloud) -> None:
         self.cloud = cloud
@@ -53,6 +56,8 @@ class PlacementService:
             await _seed(session, Trait, TRAITS)
         async with self.db.session() as session:
             await self.index.load(session)
+        if self.db.dialect == "sqlite" and SqliteWriter.usable(self.db.url):
+            self.writer = SqliteWriter(self.db.url)
 
     def app(self) -> ASGIApp:
         from nimbus.placement.api import build_app
@@ -60,7 +65,9 @@ class PlacementService:
         return build_app(self)
 
     async def stop(self) -> None:
-        pass
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.close)
+            self.writer = None
 
     # -- shared by the resource modules --------------------------------------------------------
     def enforce(self, rule: str, ctx: RequestContext) -> None:

@@ -68,7 +68,7 @@ async def put_allocations(consumer_uuid: str, c: Caller = Depends(caller)) -> Re
     index = c.svc.index
 
     async def work(session: Any, after: Any) -> None:
-        await logic.replace(session, after, index, [write], _options(c))
+        await logic.replace(session, after, index, [write], _options(c), c.svc.writer)
 
     await c.svc.retrying(work)
     return no_content()
@@ -83,7 +83,7 @@ async def post_allocations(c: Caller = Depends(caller)) -> Response:
     index = c.svc.index
 
     async def work(session: Any, after: Any) -> None:
-        await logic.replace(session, after, index, writes, _options(c))
+        await logic.replace(session, after, index, writes, _options(c), c.svc.writer)
 
     await c.svc.retrying(work)
     return no_content()
@@ -95,7 +95,8 @@ async def delete_allocations(consumer_uuid: str, c: Caller = Depends(caller)) ->
     index = c.svc.index
 
     async def work(session: Any, after: Any) -> bool:
-        return await logic.delete_consumer(session, after, index, consumer_uuid)
+        return await logic.delete_consumer(session, after, index, consumer_uuid,
+                                           c.svc.writer)
 
     if not await c.svc.retrying(work, "allocation delete"):
         raise NotFound(f"No allocations for consumer '{consumer_uuid}'")
