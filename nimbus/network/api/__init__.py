@@ -7,9 +7,13 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import Request
+from starlette.responses import Response
 
-from nimbus.network.errors import format_error
+from nimbus.network.errors import conflict, format_error
 from nimbus.web.app import create_api
+from nimbus.web.responses import json_response
 
 if TYPE_CHECKING:
     from nimbus.network.service import NetworkService
@@ -29,4 +33,11 @@ def build_app(svc: NetworkService) -> FastAPI:
     app.state.network = svc
     for module in api_modules():
         app.include_router(module.router)
+
+    async def on_integrity(_: Request, exc: Exception) -> Response:
+        # A constraint refused a write that raced another request: the caller may retry.
+        return json_response(format_error(conflict(
+            "The request conflicts with a concurrent change; try again.", "HTTPConflict")), 409)
+
+    app.add_exception_handler(IntegrityError, on_integrity)
     return app
