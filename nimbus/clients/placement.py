@@ -38,19 +38,20 @@ class PlacementClient(ServiceClient):
         return body
 
     async def ensure_provider(self, uuid: str, name: str,
-                              parent: str | None = None) -> dict[str, Any]:
-        found = await self.provider(uuid)
-        if found is not None:
-            return found
+                              parent: str | None = None) -> tuple[dict[str, Any], bool]:
+        """(the provider, whether it was created now)."""
         body: dict[str, Any] = {"uuid": uuid, "name": name}
         if parent:
             body["parent_provider_uuid"] = parent
         try:
             created: dict[str, Any] = await self.call("POST", "/resource_providers", json=body)
-            return created
+            return created, True
         except RemoteApiError as exc:
             if exc.status != 409:
                 raise
+        found = await self.provider(uuid)
+        if found is not None:
+            return found, False
         # Same name, another uuid: a stale provider of a host that came back with a new
         # node; it is replaced if it holds nothing.
         stale = await self.call("GET", "/resource_providers", params={"name": name})
@@ -61,7 +62,7 @@ class PlacementClient(ServiceClient):
                 except RemoteApiError:
                     pass
         created = await self.call("POST", "/resource_providers", json=body)
-        return created
+        return created, True
 
     async def delete_provider(self, uuid: str) -> None:
         try:
@@ -70,40 +71,47 @@ class PlacementClient(ServiceClient):
             if exc.status != 404:
                 raise
 
-    async def set_inventory(self, uuid: str, inventories: dict[str, dict[str, Any]]) -> None:
-        """Replace the provider's inventories (retrying on generation conflicts)."""
+    async def set_inventory(self, uuid: str, inventories: dict[str, dict[str, Any]],
+                            generation: int | None = None) -> int:
+        """Replace the provider's inventories (retrying on generation conflicts); with the
+        provider's generation known, without reading first. Returns the new generation."""
         for _ in range(5):
-            current = await self.call("GET", f"/resource_providers/{uuid}/inventories")
-            if current["inventories"] == {k: {**current["inventories"].get(k, {}), **v}
-                                          for k, v in inventories.items()} and \
-                    set(current["inventories"]) == set(inventories):
-                return
+            if generation is None:
+                current = await self.call("GET", f"/resource_providers/{uuid}/inventories")
+                have = current["inventories"]
+                generation = int(current["resource_provider_generation"])
+                if set(have) == set(inventories) and all(
+                        {**have[k], **v} == have[k] for k, v in inventories.items()):
+                    return generation
             try:
-                await self.call("PUT", f"/resource_providers/{uuid}/inventories", json={
-                    "resource_provider_generation": current["resource_provider_generation"],
-                    "inventories": inventories})
-                return
+                body = await self.call("PUT", f"/resource_providers/{uuid}/inventories", json={
+                    "resource_provider_generation": generation, "inventories": inventories})
+                return int(body["resource_provider_generation"])
             except RemoteApiError as exc:
                 if exc.status != 409:
                     raise
+                generation = None
         raise RemoteApiError("placement", 409, "inventory update kept conflicting", None)
 
-    async def set_traits(self, uuid: str, traits: list[str]) -> None:
+    async def set_traits(self, uuid: str, traits: list[str],
+                         generation: int | None = None) -> int:
         for trait in traits:
             if trait.startswith("CUSTOM_"):
                 await self.call("PUT", f"/traits/{trait}")
         for _ in range(5):
-            current = await self.call("GET", f"/resource_providers/{uuid}/traits")
-            if sorted(current["traits"]) == sorted(traits):
-                return
+            if generation is None:
+                current = await self.call("GET", f"/resource_providers/{uuid}/traits")
+                generation = int(current["resource_provider_generation"])
+                if sorted(current["traits"]) == sorted(traits):
+                    return generation
             try:
-                await self.call("PUT", f"/resource_providers/{uuid}/traits", json={
-                    "resource_provider_generation": current["resource_provider_generation"],
-                    "traits": sorted(traits)})
-                return
+                body = await self.call("PUT", f"/resource_providers/{uuid}/traits", json={
+                    "resource_provider_generation": generation, "traits": sorted(traits)})
+                return int(body["resource_provider_generation"])
             except RemoteApiError as exc:
                 if exc.status != 409:
                     raise
+                generation = None
         raise RemoteApiError("placement", 409, "trait update kept conflicting", None)
 
     async def set_aggregates(self, uuid: str, aggregates: list[str]) -> None:

@@ -4,6 +4,7 @@ instances as BUILD/scheduling in one transaction, and hand them to the conductor
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import secrets
@@ -23,6 +24,7 @@ from nimbus.compute import flavors, hosts, instances, lifecycle, quotas, rpc, st
 from nimbus.compute.errors import QuotaExceeded
 from nimbus.compute.models import (
     ComputeNode,
+    FlavorProject,
     Instance,
     InstanceTag,
     KeyPair,
@@ -264,6 +266,23 @@ class Creator:
         await quotas.check_server_group_members(session, group, self.ctx.user_id or "", count)
         return group
 
+    async def flavor(self, session: AsyncSession, ref: str) -> dict[str, Any]:
+        cache = self.svc.flavor_cache
+        key = ref.rstrip("/").rsplit("/", 1)[-1]
+        found = cache.get(key)
+        if found is None:
+            row = await flavors.find(session, key)
+            if row is None or row.disabled:
+                raise BadRequest(f"Flavor {ref} could not be found.")
+            specs = (await flavors.extra_specs(session, [row.id]))[row.id]
+            found = flavors.snapshot(row, specs)
+            cache.put(key, found)
+        if not found["is_public"] and not self.ctx.is_admin:
+            shared = await session.get(FlavorProject, (found["id"], self.ctx.project_id))
+            if shared is None:
+                raise BadRequest(f"Flavor {ref} could not be found.")
+        return found
+
     # -- the whole request ------------------------------------------------------------------------
     async def create(self, body: dict[str, Any]) -> Created:
         server: dict[str, Any] = body["server"]
@@ -275,12 +294,7 @@ class Creator:
         if min_count > max_count:
             raise BadRequest("min_count must be <= max_count")
         async with self.svc.db.session() as session:
-            flavor_row = await flavors.find(session, str(server["flavorRef"]))
-            if flavor_row is None or flavor_row.disabled or \
-                    not await flavors.can_use(session, ctx, flavor_row):
-                raise BadRequest(f"Flavor {server['flavorRef']} could not be found.")
-            specs = (await flavors.extra_specs(session, [flavor_row.id]))[flavor_row.id]
-            flavor = flavors.snapshot(flavor_row, specs)
+            flavor = await self.flavor(session, str(server["flavorRef"]))
             key_data = None
             key_name = server.get("key_name")
             if key_name:
@@ -290,10 +304,10 @@ class Creator:
                     raise BadRequest("Invalid key_name provided.")
                 key_data = kp.public_key
             zone, dest = await self.zone_and_host(session, server)
-        image_ref, meta, bdms = await self.image(server, flavor)
+        (image_ref, meta, bdms), networks = await asyncio.gather(
+            self.image(server, flavor), self.networks(server.get("networks")))
         metadata: dict[str, str] = server.get("metadata") or {}
         personality = server.get("personality") or []
-        networks = await self.networks(server.get("networks"))
         sg_names = [g["name"] for g in server.get("security_groups") or []] or ["default"]
         sg_ids = await self.security_groups(sg_names, networks)
         if max_count > 1 and isinstance(networks, list) and any(n.get("port") for n in networks):
@@ -321,7 +335,7 @@ class Creator:
                 raise QuotaExceeded("Personality file limit exceeded")
             count = await quotas.enforce_instances(
                 session, ctx.project_id or "", ctx.user_id or "", min_count, max_count,
-                flavor["vcpus"], flavor["memory_mb"])
+                flavor["vcpus"], flavor["memory_mb"], limits)
             group = await self.group(session, hints, count)
             uuids = []
             for index in range(count):

@@ -35,6 +35,32 @@ BOOTSTRAP = [
 ]
 
 
+class Cache:
+    """Flavors by id as instances snapshot them, for a couple of seconds: every boot reads
+    its flavor, flavors rarely change (and changes made here clear it at once)."""
+
+    TTL = 2.0
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def get(self, ref: str) -> dict[str, Any] | None:
+        import time
+
+        hit = self._items.get(ref)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, ref: str, item: dict[str, Any]) -> None:
+        import time
+
+        self._items[ref] = (time.monotonic() + self.TTL, item)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
 async def get(session: AsyncSession, flavorid: str) -> Flavor:
     flavor = (await session.scalars(select(Flavor).where(Flavor.flavorid == flavorid))).first()
     if flavor is None:

@@ -176,6 +176,35 @@ async def record_event(session: AsyncSession, uuid: str, request_id: str | None,
         action.finish_time = now
 
 
+async def record_events(session: AsyncSession, items: list[dict[str, Any]]) -> None:
+    """Many events at once (one query for their actions): items carry uuid, request_id,
+    event, and optionally start, error, host, details."""
+    if not items:
+        return
+    uuids = list({i["uuid"] for i in items})
+    actions: dict[tuple[str, str], InstanceAction] = {}
+    latest: dict[str, InstanceAction] = {}
+    for row in (await session.scalars(select(InstanceAction).where(
+            InstanceAction.instance_uuid.in_(uuids)).order_by(InstanceAction.id))).all():
+        actions[(row.instance_uuid, row.request_id)] = row
+        latest[row.instance_uuid] = row
+    now = utcnow()
+    for item in items:
+        action = actions.get((item["uuid"], item.get("request_id") or "")) \
+            or latest.get(item["uuid"])
+        if action is None:
+            continue
+        error = item.get("error")
+        session.add(InstanceActionEvent(
+            action_id=action.id, event=item["event"], start_time=item.get("start") or now,
+            finish_time=now, result="Error" if error else "Success", traceback=error,
+            host=item.get("host"), details=item.get("details")))
+        action.updated_at = now
+        action.finish_time = now
+        if error and not action.message:
+            action.message = "Error"
+
+
 def error_text(exc: BaseException) -> str:
     return "".join(tb.format_exception_only(type(exc), exc)).strip()
 

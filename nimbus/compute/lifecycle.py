@@ -31,9 +31,11 @@ LOG = logging.getLogger(__name__)
 
 
 async def request_spec(session: AsyncSession, inst: Instance) -> dict[str, Any]:
-    group = (await session.execute(select(ServerGroup).join(
-        ServerGroupMember, ServerGroupMember.group_id == ServerGroup.id).where(
-        ServerGroupMember.instance_uuid == inst.uuid))).scalars().first()
+    group = None
+    if (inst.scheduler_hints or {}).get("group"):
+        group = (await session.execute(select(ServerGroup).join(
+            ServerGroupMember, ServerGroupMember.group_id == ServerGroup.id).where(
+            ServerGroupMember.instance_uuid == inst.uuid))).scalars().first()
     dest = inst.requested_destination or {}
     return {
         "project_id": inst.project_id, "user_id": inst.user_id, "flavor": inst.flavor,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nimbus.compute.errors import QuotaExceeded
@@ -65,18 +65,21 @@ async def class_limits(session: AsyncSession, class_name: str = DEFAULT_CLASS) -
 
 async def limits(session: AsyncSession, project_id: str,
                  user_id: str | None = None) -> dict[str, int]:
-    out = await class_limits(session)
-    for resource, limit in (await session.execute(select(Quota.resource, Quota.hard_limit).where(
-            Quota.project_id == project_id))).all():
+    """Limits in one query: the default class, then the project's, then the user's."""
+    class_q = select(literal(0).label("rank"), QuotaClass.resource, QuotaClass.hard_limit).where(
+        QuotaClass.class_name == DEFAULT_CLASS)
+    project_q = select(literal(1).label("rank"), Quota.resource, Quota.hard_limit).where(
+        Quota.project_id == project_id)
+    parts = [class_q, project_q]
+    if user_id:
+        parts.append(select(literal(2).label("rank"), ProjectUserQuota.resource,
+                            ProjectUserQuota.hard_limit).where(
+            ProjectUserQuota.project_id == project_id, ProjectUserQuota.user_id == user_id))
+    out = dict(DEFAULTS)
+    rows = sorted((await session.execute(union_all(*parts))).all(), key=lambda r: r[0])
+    for _, resource, limit in rows:
         if resource in out:
             out[resource] = limit
-    if user_id:
-        for resource, limit in (await session.execute(select(
-                ProjectUserQuota.resource, ProjectUserQuota.hard_limit).where(
-                ProjectUserQuota.project_id == project_id,
-                ProjectUserQuota.user_id == user_id))).all():
-            if resource in out:
-                out[resource] = limit
     return out
 
 
@@ -109,31 +112,21 @@ def over(limit: int, used: int, requested: int) -> bool:
     return limit >= 0 and used + requested > limit
 
 
-async def check_instances(session: AsyncSession, project_id: str, user_id: str,
-                          count: int, vcpus: int, memory_mb: int) -> int:
-    """How many of `count` instances fit; raises when not even the minimum asked fits is
-    checked by the caller. Returns the largest number that fits (0 if none)."""
-    lim = await limits(session, project_id, user_id)
-    used = await instance_usage(session, project_id)
-    fits = count
-    for resource, each in (("instances", 1), ("cores", vcpus), ("ram", memory_mb)):
-        limit = lim[resource]
-        if limit < 0 or each == 0:
-            continue
-        room = max(limit - used[resource], 0) // each
-        fits = min(fits, room)
-    return fits
-
-
 async def enforce_instances(session: AsyncSession, project_id: str, user_id: str,
-                            min_count: int, max_count: int, vcpus: int,
-                            memory_mb: int) -> int:
+                            min_count: int, max_count: int, vcpus: int, memory_mb: int,
+                            lim: dict[str, int] | None = None) -> int:
     """The number of instances to build (≤ max_count), or 403 with Nova's message."""
-    fits = await check_instances(session, project_id, user_id, max_count, vcpus, memory_mb)
-    if fits >= min_count:
-        return min(fits, max_count)
-    lim = await limits(session, project_id, user_id)
+    if lim is None:
+        lim = await limits(session, project_id, user_id)
+    if all(lim[r] < 0 for r in ("instances", "cores", "ram")):
+        return max_count
     used = await instance_usage(session, project_id)
+    fits = max_count
+    for resource, each in (("instances", 1), ("cores", vcpus), ("ram", memory_mb)):
+        if lim[resource] >= 0 and each:
+            fits = min(fits, max(lim[resource] - used[resource], 0) // each)
+    if fits >= min_count:
+        return fits
     for resource, each in (("instances", 1), ("cores", vcpus), ("ram", memory_mb)):
         if over(lim[resource], used[resource], each * min_count):
             raise QuotaExceeded(

@@ -44,6 +44,11 @@ class ComputeService:
         self.scheduler: Scheduler | None = None
         self.agents: AgentManager | None = None
         self.console_tokens: dict[str, dict[str, Any]] = {}
+        from nimbus.compute.flavors import Cache
+
+        self.flavor_cache = Cache()
+        self._services: dict[str, Any] = {}
+        self._services_until = 0.0
 
     async def start(self, cloud: Cloud) -> None:
         self.cloud = cloud
@@ -107,6 +112,29 @@ class ComputeService:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- shared by the resource modules --------------------------------------------------------
+    async def compute_services(self) -> dict[str, Any]:
+        """host -> its nova-compute service row, read at most once a second."""
+        import time
+
+        from sqlalchemy import select
+
+        from nimbus.compute.hosts import COMPUTE_BINARY
+        from nimbus.compute.models import Service
+
+        if time.monotonic() < self._services_until:
+            return self._services
+        async with self.db.session() as session:
+            rows = (await session.scalars(select(Service).where(
+                Service.binary == COMPUTE_BINARY))).all()
+        self._services = {r.host: r for r in rows}
+        self._services_until = time.monotonic() + 1.0
+        return self._services
+
+    def services_changed(self) -> None:
+        self._services_until = 0.0
+        if self.scheduler is not None:
+            self.scheduler.hosts.invalidate()
+
     def enforce(self, rule: str, ctx: RequestContext, target: dict[str, Any]) -> None:
         self.enforcer.enforce(rule, ctx.policy_credentials(), target)
 

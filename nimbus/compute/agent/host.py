@@ -68,18 +68,21 @@ class HostAgent:
         res = self.driver.resources()
         s = self.settings
         placement = self.cloud.clients.get(PlacementClient)
-        await placement.ensure_provider(self.node_uuid, res.hypervisor_hostname)
+        provider, created = await placement.ensure_provider(self.node_uuid,
+                                                           res.hypervisor_hostname)
+        generation = int(provider["generation"]) if created else None
 
         def inv(total: int, ratio: float, reserved: int = 0) -> dict[str, Any]:
             return {"total": total, "reserved": reserved, "min_unit": 1, "max_unit": total,
                     "step_size": 1, "allocation_ratio": ratio}
 
-        await placement.set_inventory(self.node_uuid, {
+        generation = await placement.set_inventory(self.node_uuid, {
             "VCPU": inv(res.vcpus, s.cpu_allocation_ratio),
             "MEMORY_MB": inv(res.memory_mb, s.ram_allocation_ratio,
                              min(s.reserved_host_memory_mb, res.memory_mb - 1)),
-            "DISK_GB": inv(res.local_gb, s.disk_allocation_ratio)})
-        await placement.set_traits(self.node_uuid, sorted(res.traits))
+            "DISK_GB": inv(res.local_gb, s.disk_allocation_ratio)}, generation)
+        await placement.set_traits(self.node_uuid, sorted(res.traits),
+                                   generation if created else None)
 
     # -- helpers for the endpoint -----------------------------------------------------------------
     @asynccontextmanager

@@ -171,6 +171,7 @@ async def create_flavor(c: Caller = Depends(caller)) -> Response:
     body = await c.body(schema)
     async with c.svc.db.transaction() as session:
         flavor = await logic.create(session, body["flavor"])
+    c.svc.flavor_cache.clear()
     await c.svc.notify("flavor.create", {"flavorid": flavor.flavorid, "name": flavor.name})
     return json_response({"flavor": render(c, flavor, {} if c.at(61) else None)})
 
@@ -184,6 +185,7 @@ async def update_flavor(flavor_id: str, c: Caller = Depends(caller)) -> Response
         flavor = await logic.get(session, flavor_id)
         flavor.description = body["flavor"]["description"]
         specs = (await logic.extra_specs(session, [flavor.id]))[flavor.id]
+    c.svc.flavor_cache.clear()
     await c.svc.notify("flavor.update", {"flavorid": flavor.flavorid})
     return json_response({"flavor": render(c, flavor, specs if c.at(61) else None)})
 
@@ -193,6 +195,7 @@ async def delete_flavor(flavor_id: str, c: Caller = Depends(caller)) -> Response
     c.enforce("os_compute_api:os-flavor-manage:delete")
     async with c.svc.db.transaction() as session:
         await logic.delete_flavor(session, flavor_id)
+    c.svc.flavor_cache.clear()
     await c.svc.notify("flavor.delete", {"flavorid": flavor_id})
     return Response(status_code=202)
 
@@ -215,6 +218,7 @@ async def create_extra_specs(flavor_id: str, c: Caller = Depends(caller)) -> Res
     async with c.svc.db.transaction() as session:
         flavor = await logic.get(session, flavor_id)
         await logic.set_extra_specs(session, flavor, specs)
+    c.svc.flavor_cache.clear()
     return json_response({"extra_specs": specs})
 
 
@@ -241,6 +245,7 @@ async def update_extra_spec(flavor_id: str, key: str, c: Caller = Depends(caller
     async with c.svc.db.transaction() as session:
         flavor = await logic.get(session, flavor_id)
         await logic.set_extra_specs(session, flavor, body)
+    c.svc.flavor_cache.clear()
     return json_response(body)
 
 
@@ -250,6 +255,7 @@ async def delete_extra_spec(flavor_id: str, key: str, c: Caller = Depends(caller
     async with c.svc.db.transaction() as session:
         flavor = await logic.get(session, flavor_id)
         await logic.delete_extra_spec(session, flavor, key)
+    c.svc.flavor_cache.clear()
     return Response(status_code=202)
 
 
@@ -280,6 +286,7 @@ async def flavor_action(flavor_id: str, c: Caller = Depends(caller)) -> Response
         raise BadRequest(f"Project ID {project_id} is not a valid project.")
     async with c.svc.db.transaction() as session:
         flavor = await logic.get(session, flavor_id)
+        c.svc.flavor_cache.clear()
         if adding:
             await logic.add_access(session, flavor, project_id)
         else:

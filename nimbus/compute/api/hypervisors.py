@@ -287,8 +287,7 @@ UPDATE_253 = {"type": "object", "properties": {
 
 
 async def _changed(c: Caller, service: Service) -> None:
-    if c.svc.scheduler is not None:
-        c.svc.scheduler.hosts.invalidate()
+    c.svc.services_changed()
     await c.svc.notify("service.update", {"host": service.host, "binary": service.binary,
                                           "disabled": service.disabled,
                                           "forced_down": service.forced_down})
@@ -398,6 +397,5 @@ async def delete_service(ident: str, c: Caller = Depends(caller)) -> Response:
                 await client.delete_provider(node_uuid)
             except Exception:  # placement may still hold allocations; nothing else to do
                 pass
-    if c.svc.scheduler is not None:
-        c.svc.scheduler.hosts.invalidate()
+    c.svc.services_changed()
     return Response(status_code=204)

@@ -118,9 +118,7 @@ class Extras:
                     ServerGroupMember.instance_uuid.in_(uuids)))).all():
                 extras.groups.setdefault(uuid, []).append(group)
         if c.at(16):
-            names = {r.host for r in rows if r.host}
-            services = {s.host: s for s in (await session.scalars(select(Service).where(
-                Service.host.in_(names), Service.binary == hosts.COMPUTE_BINARY))).all()}
+            services = await c.svc.compute_services()
             for r in rows:
                 extras.host_status[r.uuid] = _host_status(c, r, services.get(r.host or ""))
         return extras

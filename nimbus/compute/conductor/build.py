@@ -3,6 +3,7 @@ answers (ACTIVE, or a failure: another host while attempts remain, else ERROR)."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +21,19 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 SCHEDULE_EVENT = "conductor_schedule_and_build_instances"
 BUILD_EVENT = "compute__do_build_and_run_instance"
+BATCH = 500
 
 
 class Builder:
     def __init__(self, svc: ComputeService, conductor: Conductor) -> None:
         self.svc = svc
         self.conductor = conductor
+        self._pending: list[tuple[Any, ...]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
-        return None
+        if self._flusher is not None and not self._flusher.done():
+            await asyncio.wait([self._flusher], timeout=5)
 
     async def build(self, uuids: list[str], request_id: str | None,
                     passwords: dict[str, str]) -> None:
@@ -64,6 +69,7 @@ class Builder:
             uuids = [s["instance_uuid"] for s in selections]
             rows = {i.uuid: i for i in (await session.scalars(select(Instance).where(
                 Instance.uuid.in_(uuids)))).all()}
+            events = []
             for sel in selections:
                 inst = rows.get(sel["instance_uuid"])
                 if inst is None or inst.deleted or inst.task_state != states.SCHEDULING:
@@ -74,9 +80,10 @@ class Builder:
                     "launched_on": sel["host"], "task_state": states.NETWORKING,
                     "availability_zone": inst.pinned_availability_zone
                     or sel.get("availability_zone") or inst.availability_zone}, changes)
-                await instances.record_event(session, inst.uuid, request_id, SCHEDULE_EVENT,
-                                             start=start)
+                events.append({"uuid": inst.uuid, "request_id": request_id,
+                               "event": SCHEDULE_EVENT, "start": start})
                 casts.append((sel["host"], instances.to_agent(inst)))
+            await instances.record_events(session, events)
         if gone:
             await lifecycle.release_allocations(self.svc, gone)
         await changes.send(self.svc)
@@ -88,24 +95,58 @@ class Builder:
 
     async def done(self, uuid: str, host: str, updates: dict[str, Any],
                    request_id: str | None, start: str | None) -> dict[str, Any]:
+        """Agents report finished builds here; reports arriving together are written in one
+        transaction (a thousand hosts finishing at once would otherwise queue on it)."""
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending.append((uuid, host, updates, request_id, start, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="build-done-flush")
+        return await fut
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+            try:
+                results = await self._done_many(batch)
+            except Exception as exc:
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (*_, fut), result in zip(batch, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+
+    async def _done_many(self, batch: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         changes = instances.Changes()
+        results: list[dict[str, Any]] = []
+        finished: list[dict[str, Any]] = []
         async with self.svc.db.transaction() as session:
-            inst = (await session.scalars(select(Instance).where(
-                Instance.uuid == uuid))).first()
-            if inst is None or inst.deleted or inst.host != host or \
-                    inst.task_state == states.DELETING or inst.vm_state != states.BUILDING:
-                return {"ok": False}
-            clean = {k: v for k, v in updates.items() if k in instances.REPORTABLE}
-            clean.setdefault("launched_at", utcnow())
-            instances.apply(inst, clean, changes)
-            await instances.record_event(session, uuid, request_id, BUILD_EVENT, host=host,
-                                         start=parse_isotime(start) if start else None)
-            payload = instances.state_payload(inst)
+            uuids = [item[0] for item in batch]
+            rows = {i.uuid: i for i in (await session.scalars(select(Instance).where(
+                Instance.uuid.in_(uuids)))).all()}
+            events = []
+            for uuid, host, updates, request_id, start, _ in batch:
+                inst = rows.get(uuid)
+                if inst is None or inst.deleted or inst.host != host or \
+                        inst.task_state == states.DELETING or inst.vm_state != states.BUILDING:
+                    results.append({"ok": False})
+                    continue
+                clean = {k: v for k, v in updates.items() if k in instances.REPORTABLE}
+                clean.setdefault("launched_at", utcnow())
+                instances.apply(inst, clean, changes)
+                events.append({"uuid": uuid, "request_id": request_id, "event": BUILD_EVENT,
+                               "host": host, "start": parse_isotime(start) if start else None})
+                finished.append(instances.state_payload(inst))
+                results.append({"ok": True})
+            await instances.record_events(session, events)
         if self.conductor.scheduler is not None:
-            self.conductor.scheduler.hosts.failed_builds.pop(host, None)
+            for _, host, *_ in batch:
+                self.conductor.scheduler.hosts.failed_builds.pop(host, None)
         await changes.send(self.svc)
-        await self.svc.notify("compute.instance.create.end", payload)
-        return {"ok": True}
+        for payload in finished:
+            await self.svc.notify("compute.instance.create.end", payload)
+        return results
 
     async def failed(self, uuid: str, host: str, reason: str, request_id: str | None,
                      reschedule: bool, details: str | None) -> None:

@@ -8,6 +8,7 @@ scheduler_hints, group {uuid, policy, rules}, is_bfv.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import random
@@ -61,6 +62,62 @@ def required_traits(flavor: dict[str, Any], image_meta: dict[str, Any]) -> list[
             elif value == "forbidden":
                 out.append("!" + name)
     return sorted(set(out))
+
+
+def _fits(host: HostState, resources: dict[str, int]) -> bool:
+    return (host.free_vcpus >= resources.get("VCPU", 0)
+            and host.free_ram_mb >= resources.get("MEMORY_MB", 0)
+            and host.free_disk_gb >= resources.get("DISK_GB", 0))
+
+
+class _Ranking:
+    """Hosts by weight for requests without per-instance rules: weights are normalised
+    once per request, and only a host that took an instance is weighed again (a heap, so
+    a hundred instances over a thousand hosts cost little)."""
+
+    def __init__(self, weighers_: list[weighers.BaseWeigher], hosts: list[HostState],
+                 spec: dict[str, Any], resources: dict[str, int], subset: int) -> None:
+        self.weighers = weighers_
+        self.spec = spec
+        self.resources = resources
+        self.subset = max(1, subset)
+        self.bounds: list[tuple[float, float]] = []
+        for w in weighers_:
+            raw = [w.weight(h, spec) for h in hosts]
+            low, high = (min(raw), max(raw)) if raw else (0.0, 0.0)
+            self.bounds.append((low, high - low))
+        self.heap: list[tuple[float, int, HostState]] = []
+        self.seq = 0
+        for h in hosts:
+            self._push(h)
+
+    def _weight(self, host: HostState) -> float:
+        total = 0.0
+        for w, (low, span) in zip(self.weighers, self.bounds, strict=True):
+            if span:
+                total += w.multiplier * (w.weight(host, self.spec) - low) / span
+        return total
+
+    def _push(self, host: HostState) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (-self._weight(host), self.seq, host))
+
+    def take(self) -> HostState | None:
+        candidates: list[HostState] = []
+        while self.heap and len(candidates) < self.subset:
+            _, _, host = heapq.heappop(self.heap)
+            if _fits(host, self.resources):
+                candidates.append(host)
+        if not candidates:
+            return None
+        choice = random.choice(candidates)
+        for host in candidates:
+            if host is not choice:
+                self._push(host)
+        return choice
+
+    def put_back(self, host: HostState) -> None:
+        self._push(host)
 
 
 class SchedulerEndpoint:
@@ -146,13 +203,19 @@ class Scheduler:
 
     def _filter(self, hosts: list[HostState], spec: dict[str, Any], once: bool) -> list[HostState]:
         for f in self.filters:
-            if f.run_once != once:
+            if f.run_once != once or not f.applies(spec):
                 continue
             hosts = f.filter_all(hosts, spec)
             if not hosts:
                 LOG.info("filter %s returned no hosts", f.name)
                 break
         return hosts
+
+    def _per_instance_rules(self, spec: dict[str, Any]) -> bool:
+        """Whether each instance must be filtered and weighed afresh (group rules)."""
+        group = spec.get("group") or {}
+        return group.get("policy") in ("soft-affinity", "soft-anti-affinity") or any(
+            not f.run_once and f.applies(spec) for f in self.filters)
 
     async def select(self, spec: dict[str, Any], instance_uuids: list[str]) -> list[dict[str, Any]]:
         spec = await self._prepare(spec)
@@ -164,32 +227,31 @@ class Scheduler:
         if not forced:
             hosts = self._filter(hosts, spec, once=True)
         picks: list[tuple[str, HostState]] = []
+        ranking = None if forced or self._per_instance_rules(spec) else _Ranking(
+            self.weighers, hosts, spec, resources, self.svc.settings.host_subset_size)
         for uuid in instance_uuids:
-            choice = self._pick(hosts, spec, forced)
+            choice = ranking.take() if ranking is not None else \
+                self._pick(hosts, spec, forced, resources)
             if choice is None:
                 raise NoValidHost()
             self._consume(choice, spec, resources, uuid)
+            if ranking is not None:
+                ranking.put_back(choice)
             picks.append((uuid, choice))
         claimed = await self._claim(picks, spec, resources, hosts, forced)
         return [{"instance_uuid": uuid, "host": h.host, "node": h.node,
                  "node_uuid": h.node_uuid, "allocation": h.allocation,
                  "availability_zone": h.zone.split(",")[0]} for uuid, h in claimed]
 
-    def _pick(self, hosts: list[HostState], spec: dict[str, Any],
-              forced: bool) -> HostState | None:
+    def _pick(self, hosts: list[HostState], spec: dict[str, Any], forced: bool,
+              resources: dict[str, int]) -> HostState | None:
         usable = hosts if forced else self._filter(hosts, spec, once=False)
-        usable = [h for h in usable if self._fits(h, spec)]
+        usable = [h for h in usable if _fits(h, resources)]
         if not usable:
             return None
         ranked = weighers.weigh(self.weighers, usable, spec)
         subset = ranked[:max(1, self.svc.settings.host_subset_size)]
         return random.choice(subset)
-
-    def _fits(self, host: HostState, spec: dict[str, Any]) -> bool:
-        res = resources_for(spec["flavor"], spec.get("is_bfv", False))
-        return (host.free_vcpus >= res.get("VCPU", 0)
-                and host.free_ram_mb >= res.get("MEMORY_MB", 0)
-                and host.free_disk_gb >= res.get("DISK_GB", 0))
 
     @staticmethod
     def _consume(host: HostState, spec: dict[str, Any], resources: dict[str, int],
@@ -226,7 +288,7 @@ class Scheduler:
                     except ClaimConflict:
                         tried.add(chosen.node_uuid)
                         chosen = self._pick([h for h in hosts if h.node_uuid not in tried],
-                                            spec, forced)
+                                            spec, forced, resources)
                         if chosen is not None:
                             self._consume(chosen, spec, resources, uuid)
                 if chosen is None:

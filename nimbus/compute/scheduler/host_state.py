@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, select
 
-from nimbus.compute import hosts, states
+from nimbus.common.timeutils import aware, utcnow
+from nimbus.compute import states
 from nimbus.compute.models import (
     Aggregate,
     AggregateHost,
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 IO_TASKS = (states.SPAWNING, states.NETWORKING, states.RESIZE_MIGRATING,
             states.REBUILDING, states.RESIZE_PREP, states.IMAGE_SNAPSHOT,
             states.IMAGE_BACKUP, states.RESCUING, states.UNSHELVING, states.SCHEDULING)
-CACHE_SECONDS = 1.0
+CACHE_SECONDS = 5.0
 
 
 @dataclass
@@ -117,7 +119,8 @@ class HostManager:
             rows = (await session.execute(select(
                 ComputeNode.uuid, ComputeNode.host, ComputeNode.hypervisor_hostname,
                 ComputeNode.hypervisor_type, ComputeNode.hypervisor_version,
-                ComputeNode.cpu_info, Service).join(
+                ComputeNode.cpu_info, Service.disabled, Service.forced_down,
+                Service.last_seen_up, Service.updated_at).join(
                 Service, Service.id == ComputeNode.service_id))).all()
             aggs: dict[int, dict[str, Any]] = {}
             for agg_id, uuid, name in (await session.execute(select(
@@ -134,14 +137,18 @@ class HostManager:
                 aggs[agg_id]["hosts"].append(host)
                 host_aggs.setdefault(host, []).append(aggs[agg_id])
         nodes: dict[str, NodeInfo] = {}
-        for uuid, host, node, hv_type, hv_version, cpu_info, service in rows:
+        now = utcnow()
+        down_after = timedelta(seconds=settings.service_down_time)
+        for (uuid, host, node, hv_type, hv_version, cpu_info, disabled, forced_down, seen,
+             updated) in rows:
+            last = seen or updated
+            up = not forced_down and last is not None and now - aware(last) <= down_after
             zones = sorted({a["metadata"]["availability_zone"] for a in host_aggs.get(host, [])
                             if "availability_zone" in a["metadata"]})
             nodes[uuid] = NodeInfo(
                 uuid=uuid, host=host, node=node, hypervisor_type=hv_type,
                 hypervisor_version=hv_version, arch=(cpu_info or {}).get("arch", "x86_64"),
-                service_disabled=service.disabled,
-                service_up=hosts.is_up(service, settings),
+                service_disabled=disabled, service_up=up,
                 zone=",".join(zones) or settings.default_availability_zone,
                 aggregates=host_aggs.get(host, []))
         self._nodes = nodes

@@ -20,6 +20,10 @@ class BaseFilter:
     def host_passes(self, host: HostState, spec: dict[str, Any]) -> bool:
         raise NotImplementedError
 
+    def applies(self, spec: dict[str, Any]) -> bool:
+        """False when the rule cannot reject anything for this request (skipped)."""
+        return True
+
     def filter_all(self, hosts: list[HostState], spec: dict[str, Any]) -> list[HostState]:
         return [h for h in hosts if self.host_passes(h, spec)]
 

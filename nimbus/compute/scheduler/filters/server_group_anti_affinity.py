@@ -10,6 +10,9 @@ from nimbus.compute.scheduler.host_state import HostState
 class Filter(BaseFilter):
     name = "ServerGroupAntiAffinityFilter"
 
+    def applies(self, spec: dict[str, Any]) -> bool:
+        return bool(spec.get("group")) and spec["group"].get("policy") == "anti-affinity"
+
     def host_passes(self, host: HostState, spec: dict[str, Any]) -> bool:
         group = spec.get("group")
         if not group or group.get("policy") != "anti-affinity":
