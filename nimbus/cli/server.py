@@ -88,7 +88,7 @@ def run(settings: Settings, services: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import uvloop
 
-    from nimbus.common.memory import return_large_blocks_to_the_os
+    from nimbus.common.memory import tune_for_servers
 
-    return_large_blocks_to_the_os()
+    tune_for_servers()
     uvloop.run(serve(settings, services))

@@ -45,9 +45,7 @@ class ImageService:
 
     async def start(self, cloud: Cloud) -> None:
         from nimbus.image.cleanup import periodic, run_once
-        from nimbus.image.tuning import keep_streaming_buffers
 
-        keep_streaming_buffers()
         self.cloud = cloud
         self.settings = cloud.settings.image
         self.db = cloud.database("image")
