@@ -67,6 +67,8 @@ def spread(cloud: RunningCloud, api: Api, name: str, cidr: str, each: int = 10) 
     with ThreadPoolExecutor(CLIENTS) as pool:
         addresses = [ip for got in pool.map(worker, range(CLIENTS)) for ip in got]
     assert len(addresses) == len(set(addresses)) == CLIENTS * each
+    listed = api.get("/ports", params={"network_id": net["id"]}).json()["ports"]
+    assert sorted(p["fixed_ips"][0]["ip_address"] for p in listed) == sorted(addresses)
 
 
 def test_concurrent_allocation_on_sqlite(cloud: RunningCloud, api: Api, name: str) -> None:
