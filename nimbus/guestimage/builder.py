@@ -134,7 +134,9 @@ def _assemble(work: Path, files: dict[str, Path], kernel: str, ssh: list[str],
 
 def _userland(archive: Archive, uroot: Path) -> None:
     busybox = uroot / "bin" / "busybox"
-    archive.copy("bin/busybox", busybox, 0o755)
+    # Set-uid root, as on CirrOS, so that `ping` works for cirros: busybox keeps root only
+    # for the applets that need it (ping, traceroute, su…) and drops it for all others.
+    archive.copy("bin/busybox", busybox, 0o4755)
     for applet in run([str(busybox), "--list-full"]).split():
         if applet.strip("/") not in archive:
             archive.symlink(applet, "/bin/busybox")

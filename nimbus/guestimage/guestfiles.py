@@ -157,9 +157,13 @@ fetch() { timeout 5 wget -q -O - "$1" 2>/dev/null; }
 json_str() { tr -d '\\n' | sed -n "s/.*\\"$1\\": *\\"\\([^\\"]*\\)\\".*/\\1/p"; }
 meta=""
 if [ -s /run/dhcp-eth0 ]; then
-    for try in 1 2 3; do
+    # Tries for about 10 s: a service that refuses is asked again each second, one that
+    # hangs gets two tries.
+    until=$(( $(cut -d. -f1 /proc/uptime) + 10 ))
+    while :; do
         meta=$(fetch "$MD/meta_data.json") && [ -n "$meta" ] && break
         meta=""
+        [ "$(cut -d. -f1 /proc/uptime)" -lt "$until" ] || break
         sleep 1
     done
 fi

@@ -1,6 +1,6 @@
 """A lab for booting the test guest: two network namespaces of the test's own, nothing else.
 
-  <node> netns: bridge br0, tap0 (QEMU's NIC), tapdhcp (veth to the dhcp netns)
+  <node> netns: bridge br0, a tap per guest (QEMU's NIC), tapdhcp (veth to the dhcp netns)
   <node>-d netns: ns-dhcp 10.91.0.2/24 and 169.254.169.254/32, dnsmasq, the metadata server
 
 No address or route is added to the root namespace, nothing has an uplink, and QEMU uses only
@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SUBNET = "10.91.0"
-GUEST_IP = f"{SUBNET}.11"
 DHCP_IP = f"{SUBNET}.2"
 GATEWAY = f"{SUBNET}.1"  # advertised, never configured: there is nowhere to go
 MTU = 1400
@@ -50,13 +50,21 @@ def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return done
 
 
+@dataclass(frozen=True)
+class Guest:
+    name: str
+    mac: str
+    ip: str
+    tap: str
+
+
 @dataclass
 class Lab:
     workdir: Path
     token: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     namespaces: list[str] = field(default_factory=list)
-    qemu_started: float = 0.0
+    started: dict[str, float] = field(default_factory=dict)  # guest -> when QEMU started
 
     @property
     def node(self) -> str:
@@ -66,9 +74,8 @@ class Lab:
     def dhcp(self) -> str:
         return f"nimbus-test-{self.token}-d"
 
-    @property
-    def console_log(self) -> Path:
-        return self.workdir / "console.log"
+    def console_log(self, guest: Guest) -> Path:
+        return self.workdir / f"{guest.name}.console.log"
 
     def ns(self, netns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return sh("ip", "netns", "exec", netns, *args, check=check)
@@ -84,7 +91,10 @@ class Lab:
         return proc
 
     # -- network -------------------------------------------------------------------------
-    def wire(self, metadata: dict[str, object], user_data: str, mac: str) -> None:
+    def wire(self, guests: list[Guest], metadata: dict[str, object], user_data: str,
+             hang: list[Guest] | None = None) -> None:
+        """The namespaces, bridge and taps; dnsmasq with a host entry per guest; the metadata
+        server (the same answers for all guests, none at all for those in `hang`)."""
         for netns in (self.node, self.dhcp):
             sh("ip", "netns", "add", netns)
             self.namespaces.append(netns)
@@ -95,13 +105,14 @@ class Lab:
         self.ns(node, "ip", "link", "add", "tapdhcp", "type", "veth", "peer", "name", "ns-dhcp",
                 "netns", dhcp)
         self.ns(node, "ip", "link", "set", "tapdhcp", "master", "br0", "up")
-        self.ns(node, "ip", "tuntap", "add", "dev", "tap0", "mode", "tap")
-        self.ns(node, "ip", "link", "set", "tap0", "master", "br0", "up")
+        for guest in guests:
+            self.ns(node, "ip", "tuntap", "add", "dev", guest.tap, "mode", "tap")
+            self.ns(node, "ip", "link", "set", guest.tap, "master", "br0", "up")
         self.ns(dhcp, "ip", "addr", "add", f"{DHCP_IP}/24", "dev", "ns-dhcp")
         self.ns(dhcp, "ip", "addr", "add", f"{METADATA_IP}/32", "dev", "ns-dhcp")
         self.ns(dhcp, "ip", "link", "set", "ns-dhcp", "up")
 
-        (self.workdir / "dhcp-hosts").write_text(f"{mac},{GUEST_IP}\n")
+        (self.workdir / "dhcp-hosts").write_text("".join(f"{g.mac},{g.ip}\n" for g in guests))
         (self.workdir / "dhcp-opts").write_text(
             f"option:router,{GATEWAY}\n"
             f"option:classless-static-route,{METADATA_IP}/32,{DHCP_IP},0.0.0.0/0,{GATEWAY}\n"
@@ -121,7 +132,8 @@ class Lab:
         (md / "meta_data.json").write_text(json.dumps(metadata))
         (md / "user_data").write_text(user_data)
         self._start("metadata", dhcp, [sys.executable, str(HERE / "metadata_server.py"),
-                                       METADATA_IP, "80", str(w / "metadata")])
+                                       METADATA_IP, "80", str(w / "metadata"),
+                                       ",".join(g.ip for g in hang or [])])
         deadline = time.monotonic() + 10
         while "ready" not in (w / "metadata.log").read_text():
             if self.procs["metadata"].poll() is not None or time.monotonic() > deadline:
@@ -130,49 +142,50 @@ class Lab:
             time.sleep(0.05)
 
     # -- the guest -----------------------------------------------------------------------
-    def boot(self, image: Path, mac: str) -> None:
-        overlay = self.workdir / "disk.qcow2"
+    def boot(self, image: Path, guest: Guest) -> None:
+        overlay = self.workdir / f"{guest.name}.qcow2"
         sh("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image),
            str(overlay))
-        self.qemu_started = time.monotonic()
-        self._start("qemu", self.node, [
+        self.started[guest.name] = time.monotonic()
+        sock = self.workdir / guest.name
+        self._start(guest.name, self.node, [
             "qemu-system-x86_64", "-accel", "tcg", "-m", "128", "-smp", "1", "-machine", "pc",
             "-nodefaults", "-display", "none", "-no-reboot",
             "-drive", f"file={overlay},if=virtio,format=qcow2",
-            "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
-            "-device", f"virtio-net-pci,netdev=n0,mac={mac}",
-            "-chardev", f"socket,id=s0,path={self.workdir / 'serial.sock'},server=on,wait=off,"
-                        f"logfile={self.console_log}",
+            "-netdev", f"tap,id=n0,ifname={guest.tap},script=no,downscript=no",
+            "-device", f"virtio-net-pci,netdev=n0,mac={guest.mac}",
+            "-chardev", f"socket,id=s0,path={sock}.serial,server=on,wait=off,"
+                        f"logfile={self.console_log(guest)}",
             "-serial", "chardev:s0",
-            "-qmp", f"unix:{self.workdir / 'qmp.sock'},server=on,wait=off"])
+            "-qmp", f"unix:{sock}.qmp,server=on,wait=off"])
 
-    def console(self) -> str:
+    def console(self, guest: Guest) -> str:
         try:
-            return self.console_log.read_text(errors="replace")
+            return self.console_log(guest).read_text(errors="replace")
         except FileNotFoundError:
             return ""
 
-    def wait_for(self, pattern: str, timeout: float) -> tuple[re.Match[str], float]:
-        """The first match of `pattern` in the console log, and seconds since QEMU started."""
+    def wait_for(self, guest: Guest, pattern: str,
+                 timeout: float) -> tuple[re.Match[str], float]:
+        """The first match of `pattern` in the guest's console log, and seconds since its
+        QEMU started."""
         deadline = time.monotonic() + timeout
         while True:
-            if match := re.search(pattern, self.console()):
-                return match, time.monotonic() - self.qemu_started
-            qemu = self.procs.get("qemu")
+            if match := re.search(pattern, self.console(guest)):
+                return match, time.monotonic() - self.started[guest.name]
+            qemu = self.procs.get(guest.name)
             if qemu is not None and qemu.poll() is not None:
-                raise AssertionError(f"QEMU exited ({qemu.returncode}) before {pattern!r}:\n"
-                                     + self.diagnostics())
+                raise AssertionError(f"QEMU of {guest.name} exited ({qemu.returncode}) before "
+                                     f"{pattern!r}:\n" + self.diagnostics(guest))
             if time.monotonic() > deadline:
-                raise AssertionError(f"no {pattern!r} on the console in {timeout:.0f} s:\n"
-                                     + self.diagnostics())
+                raise AssertionError(f"no {pattern!r} on the console of {guest.name} in "
+                                     f"{timeout:.0f} s:\n" + self.diagnostics(guest))
             time.sleep(0.1)
 
-    def qmp(self, command: str) -> None:
-        import socket
-
+    def qmp(self, guest: Guest, command: str) -> None:
         with socket.socket(socket.AF_UNIX) as sock:
             sock.settimeout(5)
-            sock.connect(str(self.workdir / "qmp.sock"))
+            sock.connect(str(self.workdir / f"{guest.name}.qmp"))
             reader = sock.makefile("rb")
             reader.readline()  # greeting
             for cmd in ("qmp_capabilities", command):
@@ -182,9 +195,9 @@ class Lab:
                     if "return" in reply or "error" in reply:
                         break
 
-    def diagnostics(self) -> str:
-        parts = [f"--- console ---\n{self.console()[-4000:]}"]
-        for name in ("qemu", "dnsmasq", "metadata"):
+    def diagnostics(self, guest: Guest) -> str:
+        parts = [f"--- console of {guest.name} ---\n{self.console(guest)[-4000:]}"]
+        for name in (guest.name, "dnsmasq", "metadata"):
             path = self.workdir / f"{name}.log"
             if path.exists():
                 parts.append(f"--- {name} ---\n{path.read_text(errors='replace')[-2000:]}")
@@ -206,7 +219,7 @@ class Lab:
         for netns in reversed(self.namespaces):
             sh("ip", "netns", "del", netns, check=False)
         self.namespaces.clear()
-        for name in ("disk.qcow2", "serial.sock", "qmp.sock", "dnsmasq.pid", "leases",
-                     "id_ed25519", "id_ed25519.pub"):
-            (self.workdir / name).unlink(missing_ok=True)
+        for pattern in ("*.qcow2", "*.serial", "*.qmp", "dnsmasq.pid", "leases", "id_*"):
+            for path in self.workdir.glob(pattern):
+                path.unlink(missing_ok=True)
         shutil.rmtree(self.workdir / "metadata", ignore_errors=True)
