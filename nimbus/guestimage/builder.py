@@ -79,8 +79,8 @@ def build(output: Path, cache: Path, force: bool = False,
     """Build the image at `output` unless it is there and up to date; .debs are kept in
     `cache`/debs between builds."""
     started = time.monotonic()
-    if missing := missing_tools():
-        raise BuildError("missing host tools: " + ", ".join(missing))
+    if shutil.which("apt-cache") is None:
+        raise BuildError("missing host tools: apt-cache (apt)")
     deb_cache = debs.DebCache(cache / "debs")
     with deb_cache.locked():
         recipe = debs.resolve_recipe(cache, KERNEL_META, SSH_SERVER, USERLAND)
@@ -90,16 +90,17 @@ def build(output: Path, cache: Path, force: bool = False,
         if not force and output.is_file() and old and old.get("key") == key \
                 and old.get("size") == output.stat().st_size:
             return BuildResult(output, False, old, time.monotonic() - started)
+        if missing := missing_tools():
+            raise BuildError("missing host tools: " + ", ".join(missing))
         log(f"fetching {len(packages)} packages into {deb_cache.folder}")
         files = dict(zip([p.name for p in packages], deb_cache.fetch(packages), strict=True))
         with tempfile.TemporaryDirectory(prefix="build-", dir=cache) as tmp:
-            work = Path(tmp)
-            manifest = _assemble(work, files, kernel, ssh, output, log)
-    manifest.update(key=key, packages={p.name: p.version for p in packages},
-                    built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    tmp_manifest = manifest_path(output).with_name(f".{output.name}.json.part")
-    tmp_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    tmp_manifest.replace(manifest_path(output))
+            manifest = _assemble(Path(tmp), files, kernel, ssh, output, log)
+        manifest.update(key=key, packages={p.name: p.version for p in packages},
+                        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        tmp_manifest = manifest_path(output).with_name(f".{output.name}.json.part")
+        tmp_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        tmp_manifest.replace(manifest_path(output))
     log(f"built {output} ({manifest['size'] / 1e6:.1f} MB) in "
         f"{time.monotonic() - started:.1f} s")
     return BuildResult(output, True, manifest, time.monotonic() - started)

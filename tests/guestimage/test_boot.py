@@ -79,7 +79,7 @@ def test_boot_dhcp_metadata_userdata_ssh(image: builder.BuildResult, lab: Lab) -
     lab.boot(image.path, vm1)
     lab.boot(image.path, vm2)
 
-    _, lease_s = lab.wait_for(vm1, rf"nimbus-guest: lease eth0 {vm1.ip}/24 mtu {MTU}", 60)
+    _, lease_s = lab.wait_for(vm1, rf"nimbus-guest: lease eth0 {vm1.ip}/24 mtu {MTU}", 90)
     _, banner_s = lab.wait_for(vm1, r"nimbus-guest: ready: ssh cirros@", 60)
     console = lab.console(vm1)
     print(f"\nvm1: QEMU start -> lease {lease_s:.1f} s, -> banner {banner_s:.1f} s "
