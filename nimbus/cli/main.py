@@ -257,15 +257,16 @@ def image_build_test(
         = "nimbus-test",
 ) -> None:
     """Build the CirrOS-like test guest (Debian cloud kernel, busybox, dropbear) as a qcow2."""
-    from nimbus.guestimage import BuildError, build
+    from nimbus.guestimage import BuildError, build, default_paths
     from nimbus.guestimage.register import RegisterError
     from nimbus.guestimage.register import register as upload
     from nimbus.image.cli import connect
 
     settings = load_settings(state_dir)
-    output = output or settings.state_dir / "guest-images" / "nimbus-test.qcow2"
+    default_output, default_cache = default_paths(settings.state_dir)
+    output = output or default_output
     try:
-        result = build(output, cache or settings.state_dir / "guest-image-cache", force=force,
+        result = build(output, cache or default_cache, force=force,
                        log=lambda msg: console.print(f"  {msg}"))
     except BuildError as exc:
         console.print(f"[red]cannot build the test image:[/] {exc}")
@@ -275,12 +276,13 @@ def image_build_test(
     console.print(f"[green]{output}[/] {state} ({size:.1f} MB, kernel "
                   f"{result.manifest['kernel']})")
     if register:
-        url, headers = connect(clouds_yaml or settings.state_dir / "clouds.yaml", cloud)
         try:
+            url, headers = connect(clouds_yaml or settings.state_dir / "clouds.yaml", cloud)
             done = upload(output, result.manifest, url, headers, name=name,
                           log=lambda msg: console.print(f"  {msg}"))
-        except RegisterError as exc:
-            console.print(f"[red]cannot register the test image:[/] {exc}")
+        except (RegisterError, httpx.HTTPError) as exc:
+            console.print(f"[red]cannot register the test image:[/] {exc} "
+                          "(is the cloud up? `nimbus up`)")
             raise typer.Exit(1) from exc
         what = "registered" if done.uploaded else "already registered"
         gone = f"; replaced {', '.join(done.replaced)}" if done.replaced else ""

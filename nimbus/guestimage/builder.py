@@ -43,6 +43,12 @@ class BuildResult:
     seconds: float
 
 
+def default_paths(state_dir: Path) -> tuple[Path, Path]:
+    """(image, cache) in a cloud's state folder. `nimbus up` registers what it finds in
+    <state_dir>/guest-images/ as public images named after the files: nimbus-test."""
+    return state_dir / "guest-images" / "nimbus-test.qcow2", state_dir / "guest-image-cache"
+
+
 def missing_tools() -> list[str]:
     """'tool (package)' for each host tool the build needs and does not find."""
     missing = [f"{tool} ({pkg})" for tool, pkg in TOOLS.items() if shutil.which(tool) is None]

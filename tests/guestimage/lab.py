@@ -9,6 +9,7 @@ deletes both namespaces (and with them the bridge, veth and tap)."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -41,6 +42,13 @@ def missing_host_tools() -> list[str]:
     if not Path("/dev/net/tun").exists():
         missing.append("/dev/net/tun")
     return missing
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it if the test process dies without cleaning up
+    (`ip netns exec` execs the command, so QEMU, dnsmasq and the server inherit this)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -84,7 +92,8 @@ class Lab:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
         try:
             proc = subprocess.Popen(["ip", "netns", "exec", netns, *args], stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    preexec_fn=_die_with_parent)
         finally:
             log.close()
         self.procs[name] = proc

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -41,10 +42,17 @@ def image() -> builder.BuildResult:
 def lab(tmp_path: Path) -> Iterator[Lab]:
     _require(missing_host_tools())
     running = Lab(tmp_path)
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    # A SIGTERM (a CI timeout, say) still tears the lab down.
+    previous = signal.signal(signal.SIGTERM, interrupted)
     try:
         yield running
     finally:
         running.close()
+        signal.signal(signal.SIGTERM, previous)
     assert running.namespaces == []
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert running.token not in listed
