@@ -336,8 +336,11 @@ async def rebuild(c: Caller, server_id: str, params: Any) -> Response:
     await c.svc.cloud.bus.cast(rpc.agent(host), "rebuild_instance", instance=payload,
                                admin_password=password,
                                request_id=c.ctx.global_request_id or c.ctx.request_id)
-    body = await views.refresh(c, server_id)
+    body = await views.refresh(c, server_id, keypair=c.at(54))
     body["adminPass"] = password
+    if c.at(57):
+        body["user_data"] = params.get("user_data", payload.get("user_data"))
+    body.pop("OS-EXT-SRV-ATTR:user_data", None)
     return json_response({"server": body}, 202)
 
 

@@ -144,17 +144,23 @@ def basic(c: Caller, inst: Instance) -> dict[str, Any]:
 
 def show(c: Caller, inst: Instance, extras: Extras, *, show_esa: bool | None = None,
          show_specs: bool | None = None, show_host_status: bool | None = None,
-         show_groups: bool = False) -> dict[str, Any]:
+         show_groups: bool = False, full: bool = True,
+         keypair: bool | None = None) -> dict[str, Any]:
+    """Nova's show view. `full` False is the reply of update and rebuild before 2.75:
+    no zone, config drive, keypair, usage, security groups, extended status, volumes,
+    extended attributes, host status or extended addresses."""
     target = {"project_id": inst.project_id, "user_id": inst.user_id}
     if show_specs is None:
         show_specs = c.at(47) and c.allowed("os_compute_api:servers:show:flavor-extra-specs",
                                             target)
+    if not full:
+        show_esa, show_host_status = False, False
     if show_esa is None:
         show_esa = c.allowed(ESA, target)
     shown = status(inst)
     server: dict[str, Any] = {
         "accessIPv4": inst.access_ip_v4 or "", "accessIPv6": inst.access_ip_v6 or "",
-        "addresses": addresses(inst), "created": isotime(inst.created_at),
+        "addresses": addresses(inst, extended=full), "created": isotime(inst.created_at),
         "flavor": flavor_view(c, inst, show_specs), "hostId": host_id(inst), "id": inst.uuid,
         "image": image_view(c, inst), "links": c.links("servers", inst.uuid),
         "metadata": inst.metadata_ or {}, "name": inst.display_name, "status": shown,
@@ -168,14 +174,17 @@ def show(c: Caller, inst: Instance, extras: Extras, *, show_esa: bool | None = N
             server["fault"] = fault
     if shown in PROGRESS_STATUSES:
         server["progress"] = inst.progress or 0
-    server["OS-EXT-AZ:availability_zone"] = inst.availability_zone or ""
-    server["config_drive"] = inst.config_drive or ""
-    server["key_name"] = inst.key_name
-    for key in ("launched_at", "terminated_at"):
-        value = getattr(inst, key)
-        server["OS-SRV-USG:" + key] = aware(value).strftime("%Y-%m-%dT%H:%M:%S.%f") \
-            if value else None
-    if inst.network_info:
+    if full:
+        server["OS-EXT-AZ:availability_zone"] = inst.availability_zone or ""
+        server["config_drive"] = inst.config_drive or ""
+    if full if keypair is None else keypair:
+        server["key_name"] = inst.key_name
+    if full:
+        for key in ("launched_at", "terminated_at"):
+            value = getattr(inst, key)
+            server["OS-SRV-USG:" + key] = aware(value).strftime("%Y-%m-%dT%H:%M:%S.%f") \
+                if value else None
+    if full and inst.network_info:
         server["security_groups"] = [{"name": n} for n in inst.security_groups or ["default"]]
     if show_esa:
         server["OS-EXT-SRV-ATTR:host"] = inst.host
@@ -191,13 +200,14 @@ def show(c: Caller, inst: Instance, extras: Extras, *, show_esa: bool | None = N
                 "OS-EXT-SRV-ATTR:root_device_name": inst.root_device_name,
                 "OS-EXT-SRV-ATTR:user_data": inst.user_data,
             })
-    server["OS-EXT-STS:task_state"] = inst.task_state
-    server["OS-EXT-STS:vm_state"] = inst.vm_state
-    server["OS-EXT-STS:power_state"] = inst.power_state
-    server["os-extended-volumes:volumes_attached"] = [
-        {"id": b["volume_id"], **({"delete_on_termination": bool(
-            b.get("delete_on_termination"))} if c.at(3) else {})}
-        for b in inst.block_device_mapping or [] if b.get("volume_id")]
+    if full:
+        server["OS-EXT-STS:task_state"] = inst.task_state
+        server["OS-EXT-STS:vm_state"] = inst.vm_state
+        server["OS-EXT-STS:power_state"] = inst.power_state
+        server["os-extended-volumes:volumes_attached"] = [
+            {"id": b["volume_id"], **({"delete_on_termination": bool(
+                b.get("delete_on_termination"))} if c.at(3) else {})}
+            for b in inst.block_device_mapping or [] if b.get("volume_id")]
     if c.at(9):
         server["locked"] = bool(inst.locked)
     if c.at(16):
@@ -229,8 +239,10 @@ async def render_one(c: Caller, session: AsyncSession, inst: Instance) -> dict[s
     return show(c, inst, extras, show_groups=True)
 
 
-async def refresh(c: Caller, uuid: str) -> dict[str, Any]:
-    """The server as it is now (after an update or rebuild)."""
+async def refresh(c: Caller, uuid: str, *, keypair: bool | None = None) -> dict[str, Any]:
+    """The server as it is now, as update and rebuild answer (all of it from 2.75)."""
     async with c.svc.db.session() as session:
         inst = await instances.get(session, uuid, c.ctx)
-        return await render_one(c, session, inst)
+        extras = await Extras.load(c, session, [inst])
+        return show(c, inst, extras, show_groups=c.at(71), full=c.at(75),
+                    keypair=True if c.at(75) else keypair)

@@ -261,12 +261,7 @@ async def update_server(server_id: str, c: Caller = Depends(caller)) -> Response
         instances.apply(inst, updates, changes)
     await changes.send(c.svc)
     await c.svc.notify("compute.instance.update", instances.state_payload(inst))
-    if c.at(75):
-        return json_response({"server": await views.refresh(c, server_id)})
-    out = views.show(c, inst, views.Extras(), show_groups=c.at(71))
-    if c.at(71):
-        out = await views.refresh(c, server_id)
-    return json_response({"server": out})
+    return json_response({"server": await views.refresh(c, server_id)})
 
 
 async def _repin(c: Caller, session: Any, inst: Instance, zone: str | None) -> str | None:

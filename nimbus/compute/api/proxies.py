@@ -1,0 +1,612 @@
+"""The proxy APIs Nova keeps below 2.36 (404 from it on): images (to the image service),
+security groups, floating IPs and networks (to the network service). They act as the
+caller, with the caller's token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from nimbus.clients.base import RemoteApiError
+from nimbus.clients.image import ImageClient
+from nimbus.clients.network import NetworkClient
+from nimbus.compute import instances, lifecycle
+from nimbus.compute.api import validation as v
+from nimbus.compute.api.common import Caller, body_doc, caller
+from nimbus.compute.api.server_actions import ACTIONS, target
+from nimbus.compute.create import CORE_IMAGE_FIELDS
+from nimbus.web.errors import ApiError, BadRequest, Forbidden, NotFound
+from nimbus.web.responses import json_response
+
+router = APIRouter()
+PROXY_MAX = 35
+
+
+def _open(c: Caller) -> None:
+    c.below(PROXY_MAX + 1)
+
+
+def _remote(exc: RemoteApiError, not_found: str) -> ApiError:
+    if exc.status == 404:
+        return NotFound(not_found)
+    if exc.status == 403:
+        return Forbidden(exc.message)
+    if exc.status == 409:
+        return BadRequest(exc.message)
+    return BadRequest(exc.message) if exc.status < 500 else ApiError(exc.message)
+
+
+# -- images ---------------------------------------------------------------------------------------
+IMAGE_STATUS = {"active": "ACTIVE", "queued": "SAVING", "saving": "SAVING",
+                "importing": "SAVING", "uploading": "SAVING", "deleted": "DELETED",
+                "pending_delete": "DELETED", "killed": "ERROR", "deactivated": "ERROR"}
+PROGRESS = {"queued": 25, "saving": 50, "active": 100}
+
+
+def _images(c: Caller) -> ImageClient:
+    if not lifecycle.has_service(c.svc.cloud, "image"):
+        raise NotFound("Image not found.")
+    return c.svc.cloud.clients.get(ImageClient)
+
+
+def _props(image: dict[str, Any]) -> dict[str, Any]:
+    return {k: val for k, val in image.items() if k not in CORE_IMAGE_FIELDS}
+
+
+def _image_links(c: Caller, image_id: str) -> list[dict[str, str]]:
+    return [*c.links("images", image_id),
+            {"rel": "alternate", "type": "application/vnd.openstack.image",
+             "href": f"{c.svc.cloud.endpoint_url('image')}/images/{image_id}"}]
+
+
+def image_view(c: Caller, image: dict[str, Any]) -> dict[str, Any]:
+    props = _props(image)
+    out: dict[str, Any] = {
+        "id": image["id"], "name": image.get("name"),
+        "minRam": int(image.get("min_ram") or 0), "minDisk": int(image.get("min_disk") or 0),
+        "metadata": props, "created": image.get("created_at"),
+        "updated": image.get("updated_at"),
+        "status": IMAGE_STATUS.get(image.get("status", ""), "UNKNOWN"),
+        "progress": PROGRESS.get(image.get("status", ""), 0),
+        "OS-EXT-IMG-SIZE:size": image.get("size"), "links": _image_links(c, image["id"])}
+    server = props.get("instance_uuid")
+    if server:
+        out["server"] = {"id": server, "links": c.links("servers", server)}
+    if "auto_disk_config" in props:
+        out["OS-DCF:diskConfig"] = "AUTO" if v.truthy(props["auto_disk_config"]) else "MANUAL"
+    return out
+
+
+async def _list_images(c: Caller, detail: bool) -> Response:
+    _open(c)
+    params = c.query()
+    query: dict[str, str] = {}
+    for key, glance_key in (("name", "name"), ("server", "instance_uuid"),
+                            ("type", "image_type"), ("limit", "limit"),
+                            ("marker", "marker")):
+        if key in params:
+            query[glance_key] = params[key].rsplit("/", 1)[-1] if key == "server" \
+                else params[key]
+    if "status" in params:
+        query["status"] = params["status"].lower()
+    for key, value in params.items():
+        if key.startswith("property-"):
+            query[key[len("property-"):]] = value
+    try:
+        found = await _images(c).list(query, ctx=c.ctx)
+    except RemoteApiError as exc:
+        raise BadRequest(exc.message) from None
+    for key, attr in (("minRam", "min_ram"), ("minDisk", "min_disk")):
+        if key in params:
+            try:
+                low = int(params[key])
+            except ValueError:
+                raise BadRequest(f"Invalid {key} filter [{params[key]}]") from None
+            found = [i for i in found if int(i.get(attr) or 0) >= low]
+    if "changes-since" in params:
+        found = [i for i in found if (i.get("updated_at") or "") >= params["changes-since"]]
+    items = [image_view(c, i) if detail else {"id": i["id"], "name": i.get("name"),
+                                                "links": _image_links(c, i["id"])}
+             for i in found]
+    body: dict[str, Any] = {"images": items}
+    if "limit" in params and items and len(items) == int(params["limit"] or 0):
+        body["images_links"] = [c.next_link("images/detail" if detail else "images",
+                                            items[-1]["id"])]
+    return json_response(body)
+
+
+@router.get("/v2.1/images")
+async def list_images(c: Caller = Depends(caller)) -> Response:
+    return await _list_images(c, False)
+
+
+@router.get("/v2.1/images/detail")
+async def list_images_detail(c: Caller = Depends(caller)) -> Response:
+    return await _list_images(c, True)
+
+
+async def _image(c: Caller, image_id: str) -> dict[str, Any]:
+    _open(c)
+    try:
+        image = await _images(c).get(image_id, ctx=c.ctx)
+    except RemoteApiError as exc:
+        raise _remote(exc, "Image not found.") from None
+    if image is None:
+        raise NotFound("Image not found.")
+    return image
+
+
+@router.get("/v2.1/images/{image_id}")
+async def show_image(image_id: str, c: Caller = Depends(caller)) -> Response:
+    return json_response({"image": image_view(c, await _image(c, image_id))})
+
+
+@router.delete("/v2.1/images/{image_id}")
+async def delete_image(image_id: str, c: Caller = Depends(caller)) -> Response:
+    await _image(c, image_id)
+    try:
+        await _images(c).delete(image_id, ctx=c.ctx)
+    except RemoteApiError as exc:
+        if exc.status == 403:
+            raise Forbidden("You are not allowed to delete the image.") from None
+        raise _remote(exc, "Image not found.") from None
+    return Response(status_code=204)
+
+
+async def _set_props(c: Caller, image: dict[str, Any], wanted: dict[str, Any],
+                     replace: bool) -> dict[str, Any]:
+    current = _props(image)
+    limit = None
+    async with c.svc.db.session() as session:
+        from nimbus.compute import quotas
+
+        limit = (await quotas.limits(session, c.ctx.project_id or ""))["metadata_items"]
+    merged = dict(wanted) if replace else {**current, **wanted}
+    if limit is not None and 0 <= limit < len(merged):
+        raise Forbidden(f"Maximum number of metadata items exceeds {limit}")
+    ops: list[dict[str, Any]] = []
+    for key, value in merged.items():
+        if current.get(key) != value:
+            ops.append({"op": "replace" if key in current else "add", "path": f"/{key}",
+                        "value": str(value)})
+    if replace:
+        ops += [{"op": "remove", "path": f"/{key}"} for key in current if key not in merged]
+    if not ops:
+        return current
+    try:
+        updated = await _images(c).update(image["id"], ops, ctx=c.ctx)
+    except RemoteApiError as exc:
+        raise _remote(exc, "Image not found.") from None
+    return _props(updated)
+
+
+META = {"type": "object", "properties": {"metadata": v.METADATA}, "required": ["metadata"],
+        "additionalProperties": False}
+META_ITEM = {"type": "object", "properties": {"meta": {**v.METADATA, "minProperties": 1,
+                                                       "maxProperties": 1}},
+             "required": ["meta"], "additionalProperties": False}
+
+
+@router.get("/v2.1/images/{image_id}/metadata")
+async def image_metadata(image_id: str, c: Caller = Depends(caller)) -> Response:
+    return json_response({"metadata": _props(await _image(c, image_id))})
+
+
+@router.post("/v2.1/images/{image_id}/metadata", openapi_extra=body_doc(META))
+async def merge_image_metadata(image_id: str, c: Caller = Depends(caller)) -> Response:
+    image = await _image(c, image_id)
+    body = await c.body(META)
+    return json_response({"metadata": await _set_props(c, image, body["metadata"], False)})
+
+
+@router.put("/v2.1/images/{image_id}/metadata", openapi_extra=body_doc(META))
+async def replace_image_metadata(image_id: str, c: Caller = Depends(caller)) -> Response:
+    image = await _image(c, image_id)
+    body = await c.body(META)
+    return json_response({"metadata": await _set_props(c, image, body["metadata"], True)})
+
+
+@router.get("/v2.1/images/{image_id}/metadata/{key}")
+async def image_metadata_item(image_id: str, key: str, c: Caller = Depends(caller)) -> Response:
+    props = _props(await _image(c, image_id))
+    if key not in props:
+        raise NotFound("Metadata item was not found")
+    return json_response({"meta": {key: props[key]}})
+
+
+@router.put("/v2.1/images/{image_id}/metadata/{key}", openapi_extra=body_doc(META_ITEM))
+async def set_image_metadata_item(image_id: str, key: str,
+                                  c: Caller = Depends(caller)) -> Response:
+    image = await _image(c, image_id)
+    raw = await c.body()
+    if isinstance(raw, dict) and isinstance(raw.get("meta"), dict) and len(raw["meta"]) > 1:
+        raise BadRequest("Request body contains too many items")
+    body = v.validate(META_ITEM, raw)
+    if key not in body["meta"]:
+        raise BadRequest("Request body and URI mismatch")
+    await _set_props(c, image, body["meta"], False)
+    return json_response({"meta": body["meta"]})
+
+
+@router.delete("/v2.1/images/{image_id}/metadata/{key}")
+async def delete_image_metadata_item(image_id: str, key: str,
+                                     c: Caller = Depends(caller)) -> Response:
+    image = await _image(c, image_id)
+    if key not in _props(image):
+        raise NotFound("Metadata item was not found")
+    try:
+        await _images(c).update(image_id, [{"op": "remove", "path": f"/{key}"}], ctx=c.ctx)
+    except RemoteApiError as exc:
+        raise _remote(exc, "Image not found.") from None
+    return Response(status_code=204)
+
+
+# -- security groups ------------------------------------------------------------------------------
+def _net(c: Caller) -> NetworkClient:
+    if not lifecycle.has_service(c.svc.cloud, "network"):
+        raise NotFound("Networking is not available in this cloud.")
+    return c.svc.cloud.clients.get(NetworkClient)
+
+
+def rule_view(rule: dict[str, Any], groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    protocol = rule.get("protocol")
+    low, high = rule.get("port_range_min"), rule.get("port_range_max")
+    if protocol and low is None and high is None:
+        low, high = (1, 65535) if protocol.upper() in ("TCP", "UDP") else (-1, -1)
+    out: dict[str, Any] = {"id": rule["id"], "parent_group_id": rule["security_group_id"],
+                           "ip_protocol": protocol, "from_port": low, "to_port": high,
+                           "group": {}, "ip_range": {}}
+    remote = rule.get("remote_group_id")
+    if remote:
+        g = groups.get(remote, {})
+        out["group"] = {"name": g.get("name"), "tenant_id": g.get("project_id")}
+    else:
+        out["ip_range"] = {"cidr": rule.get("remote_ip_prefix") or "0.0.0.0/0"}
+    return out
+
+
+def group_view(group: dict[str, Any], groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"id": group["id"], "name": group["name"],
+            "description": group.get("description") or "",
+            "tenant_id": group.get("project_id") or group.get("tenant_id") or "",
+            "rules": [rule_view(r, groups) for r in group.get("security_group_rules", [])
+                      if r.get("direction") == "ingress"]}
+
+
+async def _groups(c: Caller, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    try:
+        return await _net(c).security_groups(params or {}, ctx=c.ctx)
+    except RemoteApiError as exc:
+        raise _remote(exc, "Security group not found.") from None
+
+
+@router.get("/v2.1/os-security-groups")
+async def list_security_groups(c: Caller = Depends(caller)) -> Response:
+    _open(c)
+    groups = await _groups(c, {"project_id": c.ctx.project_id})
+    by_id = {g["id"]: g for g in groups}
+    return json_response({"security_groups": [group_view(g, by_id) for g in groups]})
+
+
+async def _group(c: Caller, group_id: str) -> dict[str, Any]:
+    _open(c)
+    found = await _groups(c, {"id": group_id})
+    if not found:
+        raise NotFound(f"Security group {group_id} not found.")
+    return found[0]
+
+
+@router.get("/v2.1/os-security-groups/{group_id}")
+async def show_security_group(group_id: str, c: Caller = Depends(caller)) -> Response:
+    group = await _group(c, group_id)
+    return json_response({"security_group": group_view(group, {group["id"]: group})})
+
+
+SG_BODY = {"type": "object", "properties": {"security_group": {
+    "type": "object", "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 255},
+        "description": {"type": "string", "maxLength": 255}},
+    "required": ["name", "description"], "additionalProperties": True}},
+    "required": ["security_group"], "additionalProperties": False}
+
+
+async def _sg_call(c: Caller, method: str, path: str, body: Any = None) -> Any:
+    try:
+        resp = await _net(c).request(method, path, ctx=c.ctx,
+                                     **({"json": body} if body is not None else {}))
+    except RemoteApiError as exc:
+        raise _remote(exc, "Security group not found.") from None
+    return resp.json() if resp.content else None
+
+
+@router.post("/v2.1/os-security-groups", openapi_extra=body_doc(SG_BODY))
+async def create_security_group(c: Caller = Depends(caller)) -> Response:
+    _open(c)
+    body = (await c.body(SG_BODY))["security_group"]
+    made = await _sg_call(c, "POST", "/v2.0/security-groups", {"security_group": {
+        "name": body["name"], "description": body["description"]}})
+    group = made["security_group"]
+    return json_response({"security_group": group_view(group, {group["id"]: group})})
+
+
+@router.put("/v2.1/os-security-groups/{group_id}", openapi_extra=body_doc(SG_BODY))
+async def update_security_group(group_id: str, c: Caller = Depends(caller)) -> Response:
+    await _group(c, group_id)
+    body = (await c.body(SG_BODY))["security_group"]
+    made = await _sg_call(c, "PUT", f"/v2.0/security-groups/{group_id}", {"security_group": {
+        "name": body["name"], "description": body["description"]}})
+    group = made["security_group"]
+    return json_response({"security_group": group_view(group, {group["id"]: group})})
+
+
+@router.delete("/v2.1/os-security-groups/{group_id}")
+async def delete_security_group(group_id: str, c: Caller = Depends(caller)) -> Response:
+    await _group(c, group_id)
+    await _sg_call(c, "DELETE", f"/v2.0/security-groups/{group_id}")
+    return Response(status_code=202)
+
+
+RULE_BODY = {"type": "object", "properties": {"security_group_rule": {
+    "type": "object", "properties": {
+        "group_id": {"type": ["string", "null"]}, "parent_group_id": {"type": "string"},
+        "to_port": {"type": ["integer", "string", "null"]},
+        "from_port": {"type": ["integer", "string", "null"]},
+        "ip_protocol": {"type": ["string", "null"]}, "cidr": {"type": ["string", "null"]}},
+    "required": ["parent_group_id"], "additionalProperties": False}},
+    "required": ["security_group_rule"], "additionalProperties": False}
+
+
+@router.post("/v2.1/os-security-group-rules", openapi_extra=body_doc(RULE_BODY))
+async def create_security_group_rule(c: Caller = Depends(caller)) -> Response:
+    _open(c)
+    rule = (await c.body(RULE_BODY))["security_group_rule"]
+    parent = await _group(c, rule["parent_group_id"])
+    protocol = rule.get("ip_protocol")
+    attrs: dict[str, Any] = {"security_group_id": parent["id"], "direction": "ingress",
+                             "ethertype": "IPv4"}
+    try:
+        low = int(rule["from_port"]) if rule.get("from_port") not in (None, "") else None
+        high = int(rule["to_port"]) if rule.get("to_port") not in (None, "") else None
+    except ValueError:
+        raise BadRequest("Invalid input received: Port value must be an integer.") from None
+    if protocol:
+        if protocol.lower() not in ("tcp", "udp", "icmp"):
+            raise BadRequest(f"Invalid IP protocol {protocol}.")
+        attrs["protocol"] = protocol.lower()
+        if protocol.lower() == "icmp":
+            if low not in (None, -1):
+                attrs["port_range_min"] = low
+            if high not in (None, -1):
+                attrs["port_range_max"] = high
+        else:
+            if low is None or high is None:
+                if not rule.get("group_id"):
+                    raise BadRequest("Invalid input received: Port range must be given.")
+            elif not (1 <= low <= high <= 65535):
+                raise BadRequest(f"Invalid port range {low}:{high}. Valid TCP ports should be "
+                                 "between 1-65535")
+            else:
+                attrs["port_range_min"], attrs["port_range_max"] = low, high
+    elif low is not None or high is not None:
+        raise BadRequest("Invalid input received: ip_protocol is needed with ports.")
+    if rule.get("group_id"):
+        await _group(c, rule["group_id"])
+        attrs["remote_group_id"] = rule["group_id"]
+    else:
+        cidr = rule.get("cidr") or "0.0.0.0/0"
+        try:
+            v.check({"type": "string", "format": "cidr"}, cidr)
+        except v.Invalid:
+            raise BadRequest(f"Invalid cidr {cidr}.") from None
+        attrs["remote_ip_prefix"] = cidr
+        if ":" in cidr:
+            attrs["ethertype"] = "IPv6"
+    made = await _sg_call(c, "POST", "/v2.0/security-group-rules",
+                          {"security_group_rule": attrs})
+    return json_response({"security_group_rule": rule_view(
+        made["security_group_rule"], {parent["id"]: parent})})
+
+
+@router.delete("/v2.1/os-security-group-rules/{rule_id}")
+async def delete_security_group_rule(rule_id: str, c: Caller = Depends(caller)) -> Response:
+    _open(c)
+    await _sg_call(c, "DELETE", f"/v2.0/security-group-rules/{rule_id}")
+    return Response(status_code=202)
+
+
+@router.get("/v2.1/servers/{server_id}/os-security-groups")
+async def server_security_groups(server_id: str, c: Caller = Depends(caller)) -> Response:
+    _open(c)
+    async with c.svc.db.session() as session:
+        inst = await instances.get(session, server_id, c.ctx)
+        c.enforce("os_compute_api:os-security-groups:list", target(inst))
+    if not inst.network_info:
+        return json_response({"security_groups": []})
+    ports = await _net(c).ports({"device_id": inst.uuid})
+    ids = sorted({g for p in ports for g in p.get("security_groups", [])})
+    groups = [g for g in await _net(c).security_groups({}) if g["id"] in ids]
+    by_id = {g["id"]: g for g in groups}
+    return json_response({"security_groups": [group_view(g, by_id) for g in groups]})
+
+
+# -- floating IPs ---------------------------------------------------------------------------------
+async def _fip_view(c: Caller, fip: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    instance_id = None
+    if fip.get("port_id"):
+        port = await _net(c).port(fip["port_id"])
+        instance_id = (port or {}).get("device_id") or None
+    return {"id": fip["id"], "ip": fip["floating_ip_address"],
+            "fixed_ip": fip.get("fixed_ip_address"), "instance_id": instance_id,
+            "pool": names.get(fip["floating_network_id"], fip["floating_network_id"])}
+
+
+async def _pools(c: Caller) -> dict[str, str]:
+    nets = await _net(c).networks({"router:external": "true"}, ctx=c.ctx)
+    return {n["id"]: n["name"] for n in nets}
+
+
+@router.get("/v2.1/os-floating-ip-pools")
+async def list_pools(c: Caller = Depends(caller)) -> Response:
+    _open(c)
+    pools = await _pools(c)
+    return json_response({"floating_ip_pools": [{"name": n} for n in pools.values()]})
+
+
+@router.get("/v2.1/os-floating-ips")
+async def list_floating_ips(c: Caller = Depends(caller)) -> Response:
+    _open(c)
+    names = await _pools(c)
+    fips = await _net(c).floating_ips({"project_id": c.ctx.project_id}, ctx=c.ctx)
+    return json_response({"floating_ips": [await _fip_view(c, f, names) for f in fips]})
+
+
+async def _fip(c: Caller, fip_id: str) -> dict[str, Any]:
+    _open(c)
+    try:
+        resp = await _net(c).request("GET", f"/v2.0/floatingips/{fip_id}", ctx=c.ctx)
+    except RemoteApiError as exc:
+        raise _remote(exc, f"Floating IP not found for ID {fip_id}") from None
+    found: dict[str, Any] = resp.json()["floatingip"]
+    return found
+
+
+@router.get("/v2.1/os-floating-ips/{fip_id}")
+async def show_floating_ip(fip_id: str, c: Caller = Depends(caller)) -> Response:
+    fip = await _fip(c, fip_id)
+    return json_response({"floating_ip": await _fip_view(c, fip, await _pools(c))})
+
+
+FIP_BODY = {"type": ["object", "null"], "properties": {"pool": {"type": ["string", "null"]}},
+            "additionalProperties": True}
+
+
+@router.post("/v2.1/os-floating-ips", openapi_extra=body_doc(FIP_BODY))
+async def create_floating_ip(c: Caller = Depends(caller)) -> Response:
+    _open(c)
+    raw = await c.request.body()
+    body = v.validate(FIP_BODY, orjson.loads(raw) if raw else None) or {}
+    pools = await _pools(c)
+    pool = body.get("pool")
+    net_id = next((i for i, n in pools.items() if n == pool or i == pool), None) if pool \
+        else next(iter(pools), None)
+    if net_id is None:
+        raise NotFound("Floating IP pool not found." if pool else
+                       "No more floating IPs available.")
+    try:
+        resp = await _net(c).request("POST", "/v2.0/floatingips", ctx=c.ctx, json={
+            "floatingip": {"floating_network_id": net_id}})
+    except RemoteApiError as exc:
+        raise _remote(exc, "Floating IP pool not found.") from None
+    return json_response({"floating_ip": await _fip_view(c, resp.json()["floatingip"], pools)})
+
+
+@router.delete("/v2.1/os-floating-ips/{fip_id}")
+async def delete_floating_ip(fip_id: str, c: Caller = Depends(caller)) -> Response:
+    await _fip(c, fip_id)
+    await _net(c).request("DELETE", f"/v2.0/floatingips/{fip_id}", ctx=c.ctx)
+    return Response(status_code=202)
+
+
+async def _floating_action(c: Caller, server_id: str, params: Any, adding: bool) -> Response:
+    if c.at(44):
+        raise NotFound("The resource could not be found.")
+    async with c.svc.db.session() as session:
+        inst = await instances.get(session, server_id, c.ctx)
+        c.enforce("os_compute_api:os-attach-interfaces:create" if adding
+                  else "os_compute_api:os-attach-interfaces:delete", target(inst))
+    address = params.get("address")
+    fips = await _net(c).floating_ips({"floating_ip_address": address}, ctx=c.ctx)
+    if not fips:
+        raise NotFound(f"floating IP not found for address {address}" if adding else
+                       f"Floating IP not found for address {address}")
+    fip = fips[0]
+    if adding:
+        ports = await _net(c).ports({"device_id": inst.uuid})
+        fixed = params.get("fixed_address")
+        port = next((p for p in ports if not fixed or any(
+            ip["ip_address"] == fixed for ip in p.get("fixed_ips", []))), None)
+        if port is None:
+            raise BadRequest("No nw_info cache associated with instance" if not ports else
+                             "Specified fixed address not assigned to instance")
+        attrs: dict[str, Any] = {"port_id": port["id"]}
+        if fixed:
+            attrs["fixed_ip_address"] = fixed
+    else:
+        if not fip.get("port_id"):
+            raise BadRequest(f"Floating IP {address} is not associated")
+        attrs = {"port_id": None}
+    try:
+        await _net(c).request("PUT", f"/v2.0/floatingips/{fip['id']}", ctx=c.ctx,
+                              json={"floatingip": attrs})
+    except RemoteApiError as exc:
+        raise _remote(exc, "Floating IP not found.") from None
+    return Response(status_code=202)
+
+
+ADDR = {"type": "object", "properties": {"address": {"type": "string"},
+                                         "fixed_address": {"type": "string"}},
+        "required": ["address"], "additionalProperties": False}
+
+
+async def _add_fip(c: Caller, server_id: str, params: Any) -> Response:
+    return await _floating_action(c, server_id, params, True)
+
+
+async def _remove_fip(c: Caller, server_id: str, params: Any) -> Response:
+    return await _floating_action(c, server_id, params, False)
+
+
+ACTIONS["addFloatingIp"] = (_add_fip, ADDR, 1)
+ACTIONS["removeFloatingIp"] = (_remove_fip, ADDR, 1)
+
+
+# -- networks -------------------------------------------------------------------------------------
+NOVA_NETWORK_KEYS = ("bridge", "bridge_interface", "broadcast", "cidr_v6", "created_at",
+                     "deleted", "deleted_at", "dhcp_server", "dhcp_start", "dns1", "dns2",
+                     "enable_dhcp", "gateway", "gateway_v6", "host", "injected", "mtu",
+                     "multi_host", "netmask", "netmask_v6", "priority", "project_id",
+                     "rxtx_base", "share_address", "updated_at", "vlan", "vpn_private_address",
+                     "vpn_public_address", "vpn_public_port")
+
+
+@router.get("/v2.1/os-networks")
+async def list_nova_networks(c: Caller = Depends(caller)) -> Response:
+    _open(c)
+    nets = await _net(c).networks({}, ctx=c.ctx)
+    out = []
+    for n in nets:
+        item: dict[str, Any] = {k: None for k in NOVA_NETWORK_KEYS}
+        item.update(id=n["id"], label=n["name"], cidr=None)
+        out.append(item)
+    return json_response({"networks": out})
+
+
+@router.get("/v2.1/os-networks/{network_id}")
+async def show_nova_network(network_id: str, c: Caller = Depends(caller)) -> Response:
+    _open(c)
+    net = await _net(c).network(network_id, ctx=c.ctx)
+    if net is None:
+        raise NotFound(f"Network {network_id} could not be found.")
+    item: dict[str, Any] = {k: None for k in NOVA_NETWORK_KEYS}
+    item.update(id=net["id"], label=net["name"], cidr=None)
+    return json_response({"network": item})
+
+
+@router.get("/v2.1/os-tenant-networks")
+async def list_tenant_networks(c: Caller = Depends(caller)) -> Response:
+    _open(c)
+    nets = await _net(c).networks({}, ctx=c.ctx)
+    return json_response({"networks": [{"id": n["id"], "label": n["name"], "cidr": None}
+                                       for n in nets]})
+
+
+@router.get("/v2.1/os-tenant-networks/{network_id}")
+async def show_tenant_network(network_id: str, c: Caller = Depends(caller)) -> Response:
+    _open(c)
+    net = await _net(c).network(network_id, ctx=c.ctx)
+    if net is None:
+        raise NotFound("Network not found")
+    return json_response({"network": {"id": net["id"], "label": net["name"], "cidr": None}})
