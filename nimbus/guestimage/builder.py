@@ -152,6 +152,7 @@ def _userland(archive: Archive, uroot: Path) -> None:
                    "home/cirros"):
         archive.dir(folder, 0o700 if folder in ("root", "home/cirros") else 0o755)
     archive.symlink("var/run", "/run")
+    archive.symlink("etc/mtab", "/proc/mounts")
     archive.chardev("dev/console", 5, 1)
     archive.chardev("dev/null", 1, 3, 0o666)
     for path, (mode, text) in guestfiles.FILES.items():
