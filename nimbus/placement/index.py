@@ -10,6 +10,9 @@ requests finish in. A write that fails in an unexpected way marks the index stal
 reader reloads it whole.
 
 Claims never trust the index: they check capacity in the database, inside their transaction.
+The index follows the writes of its own process: the wirings run one placement process per
+database (a second one would offer candidates from a stale view until it restarts, though its
+claims would still never overcommit).
 """
 
 from __future__ import annotations
