@@ -23,12 +23,29 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 SUBNET = "10.91.0"
 DHCP_IP = f"{SUBNET}.2"
 GATEWAY = f"{SUBNET}.1"  # advertised, never configured: there is nowhere to go
 MTU = 1400
 METADATA_IP = "169.254.169.254"
 HERE = Path(__file__).parent
+
+
+# .debs and the test's image live outside the repo and survive between runs; the image is
+# rebuilt whenever the builder's code, its guest files or the Debian packages change.
+CACHE = Path(os.environ.get("NIMBUS_GUEST_CACHE", "/var/tmp/nimbus-guest-cache"))
+
+
+def require(missing: list[str]) -> None:
+    """Skip when the machine lacks something (fail instead when CI=true)."""
+    if not missing:
+        return
+    message = "the guest image test needs: " + ", ".join(missing)
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def missing_host_tools() -> list[str]:

@@ -5,7 +5,6 @@ the key, and powers off cleanly on the ACPI power button."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -16,31 +15,28 @@ from pathlib import Path
 import pytest
 
 from nimbus.guestimage import builder
-from tests.guestimage.lab import DHCP_IP, GATEWAY, MTU, SUBNET, Guest, Lab, missing_host_tools
-
-# .debs and the built image live outside the repo and survive between runs; the image is
-# rebuilt whenever the builder's code, its guest files or the Debian packages change.
-CACHE = Path(os.environ.get("NIMBUS_GUEST_CACHE", "/var/tmp/nimbus-guest-cache"))
-
-
-def _require(missing: list[str]) -> None:
-    if not missing:
-        return
-    message = "the guest image test needs: " + ", ".join(missing)
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+from tests.guestimage.lab import (
+    CACHE,
+    DHCP_IP,
+    GATEWAY,
+    MTU,
+    SUBNET,
+    Guest,
+    Lab,
+    missing_host_tools,
+    require,
+)
 
 
 @pytest.fixture(scope="module")
 def image() -> builder.BuildResult:
-    _require(builder.missing_tools() + missing_host_tools())
+    require(builder.missing_tools() + missing_host_tools())
     return builder.build(CACHE / "test-image" / "nimbus-test.qcow2", CACHE)
 
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    _require(missing_host_tools())
+    require(missing_host_tools())
     running = Lab(tmp_path)
 
     def interrupted(signum: int, _frame: object) -> None:

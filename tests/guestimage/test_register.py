@@ -17,7 +17,7 @@ from nimbus.cli.main import app
 from nimbus.guestimage import builder
 from nimbus.guestimage.register import MARK, register
 from nimbus.image.cli import connect
-from tests.guestimage.test_boot import CACHE, _require
+from tests.guestimage.lab import CACHE, require
 from tests.support.cloud import ADMIN_PASSWORD, RunningCloud
 
 
@@ -34,7 +34,7 @@ def clouds_yaml(cloud: RunningCloud, tmp_path: Path) -> Path:
 
 def test_build_test_registers_once_and_replaces_on_rebuild(clouds_yaml: Path, tmp_path: Path,
                                                            name: str) -> None:
-    _require(builder.missing_tools())
+    require(builder.missing_tools())
     output = CACHE / "test-image" / "nimbus-test.qcow2"
     args = ["image", "build-test", "--output", str(output), "--cache", str(CACHE),
             "--register", "--name", name, "--clouds-yaml", str(clouds_yaml), "--cloud", "here"]
