@@ -7,10 +7,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 
 from nimbus.bus import BusTimeout, RemoteError
-from nimbus.common.timeutils import parse_isotime, utcnow
+from nimbus.common.timeutils import isotime, parse_isotime, utcnow
 from nimbus.compute import instances, lifecycle, rpc, states
 from nimbus.compute.models import Instance
 
@@ -22,6 +22,7 @@ LOG = logging.getLogger(__name__)
 SCHEDULE_EVENT = "conductor_schedule_and_build_instances"
 BUILD_EVENT = "compute__do_build_and_run_instance"
 BATCH = 500
+TABLE: Table = Instance.__table__  # type: ignore[assignment]
 
 
 class Builder:
@@ -58,31 +59,55 @@ class Builder:
                 await lifecycle.set_error(self.svc, uuid, result["error"], request_id=request_id,
                                           event=SCHEDULE_EVENT)
             return
-        await self._dispatch(result["selections"], request_id, passwords, start)
+        await self._dispatch(result["selections"], {r.uuid: r for r in rows}, request_id,
+                             passwords, start)
 
-    async def _dispatch(self, selections: list[dict[str, Any]], request_id: str | None,
-                        passwords: dict[str, str], start: Any) -> None:
+    async def _dispatch(self, selections: list[dict[str, Any]], rows: dict[str, Instance],
+                        request_id: str | None, passwords: dict[str, str], start: Any) -> None:
+        """Record the chosen hosts (only for instances still waiting: a delete may have won)
+        and cast the builds. `rows` are the instances as loaded before scheduling."""
         changes = instances.Changes()
         casts: list[tuple[str, dict[str, Any]]] = []
         gone: list[str] = []
+        now = utcnow()
         async with self.svc.db.transaction() as session:
             uuids = [s["instance_uuid"] for s in selections]
-            rows = {i.uuid: i for i in (await session.scalars(select(Instance).where(
-                Instance.uuid.in_(uuids)))).all()}
+            waiting = set((await session.scalars(select(Instance.uuid).where(
+                Instance.uuid.in_(uuids), Instance.deleted.is_(False),
+                Instance.task_state == states.SCHEDULING))).all())
+            params = []
             events = []
             for sel in selections:
                 inst = rows.get(sel["instance_uuid"])
-                if inst is None or inst.deleted or inst.task_state != states.SCHEDULING:
+                if inst is None or inst.uuid not in waiting:
                     gone.append(sel["instance_uuid"])
                     continue
-                instances.apply(inst, {
-                    "host": sel["host"], "node": sel["node"], "node_uuid": sel["node_uuid"],
-                    "launched_on": sel["host"], "task_state": states.NETWORKING,
-                    "availability_zone": inst.pinned_availability_zone
-                    or sel.get("availability_zone") or inst.availability_zone}, changes)
+                zone = inst.pinned_availability_zone or sel.get("availability_zone") \
+                    or inst.availability_zone
+                values = {"host": sel["host"], "node": sel["node"],
+                          "node_uuid": sel["node_uuid"], "launched_on": sel["host"],
+                          "task_state": states.NETWORKING, "availability_zone": zone}
+                old = (inst.vm_state, inst.task_state)
+                for key, value in values.items():
+                    setattr(inst, key, value)
+                params.append({"b_uuid": inst.uuid, "b_updated_at": now, **{
+                    f"b_{k}": val for k, val in values.items()}})
+                payload = instances.state_payload(inst)
+                payload.update(old_state=old[0], old_task_state=old[1],
+                               new_task_state=states.NETWORKING)
+                changes.add("compute.instance.update", payload)
                 events.append({"uuid": inst.uuid, "request_id": request_id,
                                "event": SCHEDULE_EVENT, "start": start})
                 casts.append((sel["host"], instances.to_agent(inst)))
+            if params:
+                await session.execute(
+                    update(TABLE).where(TABLE.c.uuid == bindparam("b_uuid")).values(
+                        host=bindparam("b_host"), node=bindparam("b_node"),
+                        node_uuid=bindparam("b_node_uuid"),
+                        launched_on=bindparam("b_launched_on"),
+                        task_state=bindparam("b_task_state"),
+                        availability_zone=bindparam("b_availability_zone"),
+                        updated_at=bindparam("b_updated_at")), params)
             await instances.record_events(session, events)
         if gone:
             await lifecycle.release_allocations(self.svc, gone)
@@ -121,24 +146,53 @@ class Builder:
         changes = instances.Changes()
         results: list[dict[str, Any]] = []
         finished: list[dict[str, Any]] = []
+        now = utcnow()
         async with self.svc.db.transaction() as session:
             uuids = [item[0] for item in batch]
-            rows = {i.uuid: i for i in (await session.scalars(select(Instance).where(
+            rows = {r.uuid: r for r in (await session.execute(select(
+                Instance.uuid, Instance.host, Instance.node, Instance.deleted,
+                Instance.task_state, Instance.vm_state, Instance.display_name,
+                Instance.project_id, Instance.user_id, Instance.availability_zone,
+                Instance.image_ref, Instance.created_at, Instance.flavorid).where(
                 Instance.uuid.in_(uuids)))).all()}
+            params = []
             events = []
             for uuid, host, updates, request_id, start, _ in batch:
-                inst = rows.get(uuid)
-                if inst is None or inst.deleted or inst.host != host or \
-                        inst.task_state == states.DELETING or inst.vm_state != states.BUILDING:
+                row = rows.get(uuid)
+                if row is None or row.deleted or row.host != host or \
+                        row.task_state == states.DELETING or row.vm_state != states.BUILDING:
                     results.append({"ok": False})
                     continue
-                clean = {k: v for k, v in updates.items() if k in instances.REPORTABLE}
-                clean.setdefault("launched_at", utcnow())
-                instances.apply(inst, clean, changes)
+                launched = updates.get("launched_at")
+                launched_at = parse_isotime(launched) if isinstance(launched, str) \
+                    else launched or now
+                params.append({"b_uuid": uuid, "b_vm": updates.get("vm_state", states.ACTIVE),
+                               "b_power": updates.get("power_state", states.RUNNING),
+                               "b_nw": updates.get("network_info") or [],
+                               "b_launched": launched_at, "b_updated": now})
+                payload = {"instance_id": uuid, "display_name": row.display_name,
+                           "project_id": row.project_id, "user_id": row.user_id,
+                           "host": row.host, "node": row.node,
+                           "state": updates.get("vm_state", states.ACTIVE), "task_state": None,
+                           "power_state": updates.get("power_state", states.RUNNING),
+                           "availability_zone": row.availability_zone,
+                           "flavor": row.flavorid, "image_ref": row.image_ref,
+                           "launched_at": isotime(launched_at),
+                           "created_at": isotime(row.created_at)}
+                changes.add("compute.instance.update", {
+                    **payload, "old_state": row.vm_state, "old_task_state": row.task_state,
+                    "new_task_state": None})
                 events.append({"uuid": uuid, "request_id": request_id, "event": BUILD_EVENT,
                                "host": host, "start": parse_isotime(start) if start else None})
-                finished.append(instances.state_payload(inst))
+                finished.append(payload)
                 results.append({"ok": True})
+            if params:
+                await session.execute(
+                    update(TABLE).where(TABLE.c.uuid == bindparam("b_uuid")).values(
+                        vm_state=bindparam("b_vm"), task_state=None,
+                        power_state=bindparam("b_power"), network_info=bindparam("b_nw"),
+                        launched_at=bindparam("b_launched"),
+                        updated_at=bindparam("b_updated")), params)
             await instances.record_events(session, events)
         if self.conductor.scheduler is not None:
             for _, host, *_ in batch:
