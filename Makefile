@@ -10,6 +10,9 @@ APT_PACKAGES := $(shell cat deploy/apt-packages.txt 2>/dev/null)
 .PHONY: up down status install test lint bench clean
 
 up: install
+	@# The bootable test guest (Debian kernel + busybox); `nimbus up` registers it in the image
+	@# service. Skipped with a warning when it cannot be built here: the cloud starts anyway.
+	@$(VENV)/bin/nimbus image build-test || echo "warning: no test guest image was built"
 	$(VENV)/bin/nimbus up
 
 down:
