@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Double, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from nimbus.common.timeutils import utcnow
@@ -94,7 +94,8 @@ class Inventory(Stamped, Base):
     min_unit: Mapped[int] = mapped_column(Integer, default=1)
     max_unit: Mapped[int] = mapped_column(Integer)
     step_size: Mapped[int] = mapped_column(Integer, default=1)
-    allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)
+    # Double: MariaDB's FLOAT is single precision (1.1 would read back as 1.10000002).
+    allocation_ratio: Mapped[float] = mapped_column(Double, default=1.0)
 
 
 class Consumer(Stamped, Base):
