@@ -1,39 +1,12 @@
-"""schemathesis over the image API's OpenAPI document: whatever it sends, never a 5xx.
-
-A cloud of its own: fuzzed DELETEs and PATCHes must not disturb the shared one."""
+"""schemathesis over the image API's OpenAPI document: never a 5xx (see tests/support/fuzz.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 
-from tests.image.conftest import login
-from tests.support.cloud import ADMIN_PASSWORD, RunningCloud
+from tests.support.fuzz import FUZZ, api_fixtures, call_without_5xx
 
-
-@pytest.fixture(scope="module")
-def fuzz_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
-    running = RunningCloud(Path(tmp_path_factory.mktemp("image-fuzz")),
-                           services=["identity", "image"]).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def fuzz_token(fuzz_cloud: RunningCloud) -> str:
-    return login(fuzz_cloud, "admin", ADMIN_PASSWORD, "admin")
-
-
-@pytest.fixture(scope="module")
-def image_schema(fuzz_cloud: RunningCloud):  # type: ignore[no-untyped-def]
-    schema = schemathesis.openapi.from_url(f"{fuzz_cloud.url}/image/openapi.json")
-    schema.config.update(base_url=f"{fuzz_cloud.url}/image")
-    return schema
-
+fuzz_cloud, fuzz_token, image_schema = api_fixtures("image", ["identity", "image"])
 
 # Glance's JSON-patch media types are JSON on the wire.
 schemathesis.serializer.alias("application/openstack-images-v2.1-json-patch", "application/json")
@@ -43,9 +16,6 @@ schema = schemathesis.pytest.from_fixture("image_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@FUZZ
 def test_image_api_never_answers_5xx(case, fuzz_token: str) -> None:  # type: ignore[no-untyped-def]
-    case.headers = {**(case.headers or {}), "X-Auth-Token": fuzz_token}
-    response = case.call(timeout=30)
-    assert response.status_code < 500, (
-        f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:500]}")
+    call_without_5xx(case, fuzz_token)

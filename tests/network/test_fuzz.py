@@ -4,55 +4,12 @@ A cloud of its own: fuzzed DELETEs and PUTs must not disturb the shared one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.network.conftest import token_for
-from tests.support.cloud import ADMIN_PASSWORD, RunningCloud
-
-
-@pytest.fixture(scope="module")
-def fuzz_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
-    running = RunningCloud(Path(tmp_path_factory.mktemp("netfuzz")),
-                           services=["identity", "network"]).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def fuzz_token(fuzz_cloud: RunningCloud) -> str:
-    return token_for(fuzz_cloud, "admin", ADMIN_PASSWORD, "admin")
-
-
-@pytest.fixture(scope="module")
-def network_schema(fuzz_cloud: RunningCloud):  # type: ignore[no-untyped-def]
-    schema = schemathesis.openapi.from_url(f"{fuzz_cloud.url}/network/openapi.json")
-    schema.config.update(base_url=f"{fuzz_cloud.url}/network")
-    return schema
-
-
-schema = schemathesis.pytest.from_fixture("network_schema")
-
-
-@schema.parametrize()
-@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
-def test_network_api_never_answers_5xx(case, fuzz_token: str) -> None:  # type: ignore[no-untyped-def]
-    case.headers = {**(case.headers or {}), "X-Auth-Token": fuzz_token}
-    response = case.call(timeout=30)
-    assert response.status_code < 500, (
-        f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:500]}")
-
-
-# The OpenAPI document types bodies only as objects; this also aims at each resource's own
-# attributes, with values of every JSON type (and plausible ones), on create and update.
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from nimbus.network import (  # noqa: E402
+from nimbus.network import (
     address_groups,
     address_scopes,
     floatingips,
@@ -64,6 +21,21 @@ from nimbus.network import (  # noqa: E402
     subnetpools,
     subnets,
 )
+from tests.support.cloud import RunningCloud
+from tests.support.fuzz import FUZZ, api_fixtures, call_without_5xx
+
+fuzz_cloud, fuzz_token, network_schema = api_fixtures("network", ["identity", "network"])
+schema = schemathesis.pytest.from_fixture("network_schema")
+
+
+@schema.parametrize()
+@FUZZ
+def test_network_api_never_answers_5xx(case, fuzz_token: str) -> None:  # type: ignore[no-untyped-def]
+    call_without_5xx(case, fuzz_token)
+
+
+# The OpenAPI document types bodies only as objects; this also aims at each resource's own
+# attributes, with values of every JSON type (and plausible ones), on create and update.
 
 PLAUSIBLE = st.sampled_from([
     "10.0.0.0/24", "10.0.0.5", "2001:db8::/64", "fa:16:3e:00:00:01", "tcp", "icmp", "ingress",

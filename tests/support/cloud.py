@@ -167,6 +167,20 @@ class RunningCloud:
         auth.update(extra)
         return auth
 
+    def token(self, user: str = "admin", password: str = ADMIN_PASSWORD,
+              project: str | None = "admin", domain: str = "default") -> str:
+        """A token by password, project-scoped unless project is None."""
+        import httpx
+
+        auth: dict[str, Any] = {"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": domain}, "password": password}}}}
+        if project is not None:
+            auth["scope"] = {"project": {"name": project, "domain": {"id": domain}}}
+        resp = httpx.post(f"{self.auth_url}/auth/tokens", json={"auth": auth}, timeout=30)
+        if resp.status_code != 201:
+            raise AssertionError(f"login of {user} failed: {resp.status_code} {resp.text}")
+        return resp.headers["X-Subject-Token"]
+
     def connect(self, **kw: Any) -> openstack.connection.Connection:
         return openstack.connection.Connection(
             auth=self.auth(**kw), region_name="RegionOne", identity_api_version="3")
