@@ -87,7 +87,7 @@ def boot_latency(client: httpx.Client, image: str, networks: Any, boots: int) ->
                 break
             if body["status"] == "ERROR":
                 raise RuntimeError(f"boot failed: {body.get('fault')}")
-            time.sleep(0.01)
+            time.sleep(0.005)
         latencies.append(time.perf_counter() - started)
         client.delete(f"/servers/{server_id}").raise_for_status()
         while client.get(f"/servers/{server_id}").status_code != 404:

@@ -143,6 +143,10 @@ class Scheduler:
         self.hosts = HostManager(svc)
         self.filters = filters.load(svc.settings.scheduler_filters)
         self.weighers = weighers.load(svc.settings.scheduler_weighers)
+        # Instance and busy-instance counts per host cost a query: only when a rule uses them.
+        self.filters_need_counts = any(getattr(f, "needs_counts", False) for f in self.filters)
+        self.weighers_need_counts = any(getattr(w, "needs_counts", False)
+                                        for w in self.weighers)
 
     async def serve(self) -> list[Server]:
         return [await self.svc.cloud.bus.serve(rpc.SCHEDULER, SchedulerEndpoint(self))]
@@ -156,6 +160,9 @@ class Scheduler:
         of servers named in same_host/different_host hints."""
         spec = dict(spec)
         hints = spec.get("scheduler_hints") or {}
+        if not spec.get("group") and not hints.get("same_host") and \
+                not hints.get("different_host"):
+            return spec
         async with self.svc.db.session() as session:
             group = spec.get("group")
             if group:
@@ -199,7 +206,9 @@ class Scheduler:
             raise NoValidHost("Placement is unavailable.") from exc
         if not found.get("allocation_requests"):
             raise NoValidHost()
-        return await self.hosts.states(found)
+        several = len(found.get("provider_summaries") or {}) > 1
+        return await self.hosts.states(found, counts=self.filters_need_counts or (
+            several and self.weighers_need_counts))
 
     def _filter(self, hosts: list[HostState], spec: dict[str, Any], once: bool) -> list[HostState]:
         for f in self.filters:

@@ -161,7 +161,8 @@ class HostManager:
         uuid = self._by_host.get(host)
         return nodes.get(uuid) if uuid else None
 
-    async def states(self, candidates: dict[str, Any]) -> list[HostState]:
+    async def states(self, candidates: dict[str, Any],
+                     counts: bool = True) -> list[HostState]:
         nodes = await self.nodes()
         summaries: dict[str, Any] = candidates.get("provider_summaries", {})
         out: list[HostState] = []
@@ -190,7 +191,7 @@ class HostManager:
                 traits=list(summary.get("traits", [])),
                 failed_builds=self.failed_builds.get(info.host, 0))
             out.append(state)
-        if out:
+        if out and counts:
             await self._count_instances(out)
         return out
 

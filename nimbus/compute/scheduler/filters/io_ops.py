@@ -10,6 +10,7 @@ DEFAULT = 8
 
 
 class Filter(BaseFilter):
+    needs_counts = True
     name = "IoOpsFilter"
 
     def host_passes(self, host: HostState, spec: dict[str, Any]) -> bool:

@@ -10,6 +10,7 @@ DEFAULT = 50
 
 
 class Filter(BaseFilter):
+    needs_counts = True
     name = "NumInstancesFilter"
 
     def host_passes(self, host: HostState, spec: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@ from nimbus.compute.scheduler.weighers import BaseWeigher
 
 
 class Weigher(BaseWeigher):
+    needs_counts = True
     name = "IoOpsWeigher"
     multiplier = -1.0
 
