@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +26,8 @@ from nimbus.image.stores import Store, StoreError
 from nimbus.web.errors import ApiError, BadRequest, Forbidden
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from nimbus.image.service import ImageService
 
 LOG = logging.getLogger(__name__)
@@ -168,8 +170,13 @@ async def upload(svc: ImageService, ctx: RequestContext, image_id: str,
 
 async def store_and_activate(svc: ImageService, image_id: str, owner: str | None,
                              staged: Staged, virtual_size: int | None, targets: list[Store], *,
-                             from_status: str) -> None:
-    """Hand the staged file to the stores, then record it; undo the stores on any failure."""
+                             from_status: str,
+                             on_activate: Callable[[AsyncSession], Awaitable[None]] | None = None,
+                             ) -> None:
+    """Hand the staged file to the stores, then record it; undo the stores on any failure.
+
+    on_activate runs in the activating transaction, so what it writes appears together with
+    the active status (nobody sees an active image still marked as importing)."""
     added: list[tuple[Store, str]] = []
     try:
         for i, store in enumerate(targets):
@@ -199,6 +206,8 @@ async def store_and_activate(svc: ImageService, image_id: str, owner: str | None
                                     os_hash_value=staged.os_hash_value)
             session.add_all([ImageLocation(image_id=image_id, store=store.id, url=url,
                                            meta={"store": store.id}) for store, url in added])
+            if on_activate is not None:
+                await on_activate(session)
     except BaseException as exc:
         await discard(added)
         if not isinstance(exc, Gone):

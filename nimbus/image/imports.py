@@ -176,14 +176,16 @@ async def _direct(svc: ImageService, task_id: str, image_id: str, targets: list[
         await _finish_props(svc, image_id, failed=[s.id for s in targets])
         await _task_state(svc, task_id, "failure", str(exc))
         return
+    async def imported(session: AsyncSession) -> None:
+        await _set_props(session, image_id, {IMPORTING: "", FAILED: ""})
+
     try:
         await data.store_and_activate(svc, image_id, owner, staged, virtual_size, targets,
-                                      from_status="importing")
+                                      from_status="importing", on_activate=imported)
     except Exception as exc:
         await _finish_props(svc, image_id, failed=[s.id for s in targets])
         await _task_state(svc, task_id, "failure", str(exc))
         return
-    await _finish_props(svc, image_id, failed=[])
     await _task_state(svc, task_id, "success", result={"image_id": image_id})
     await svc.notify("image.import", {"id": image_id, "stores": [s.id for s in targets]})
     await svc.notify("image.activate", {"id": image_id})
