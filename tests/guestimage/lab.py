@@ -4,7 +4,7 @@
   <node>-d netns: ns-dhcp 10.91.0.2/24 and 169.254.169.254/32, dnsmasq, the metadata server
 
 No address or route is added to the root namespace, nothing has an uplink, and QEMU uses only
-the tap device (never `-netdev user`). `close()` ends every process the lab started and
+the tap device (never QEMU user-mode networking). `close()` ends every process the lab started and
 deletes both namespaces (and with them the bridge, veth and tap)."""
 
 from __future__ import annotations
