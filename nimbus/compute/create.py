@@ -63,6 +63,18 @@ def sanitize_hostname(name: str, default: str) -> str:
     return text or default
 
 
+def canonical_ip(value: str | None) -> str | None:
+    """Access addresses as Nova stores them (IPv6 compressed)."""
+    if not value:
+        return value
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(value).compressed
+    except ValueError:
+        return value
+
+
 def image_meta(image: dict[str, Any]) -> dict[str, Any]:
     props = {k: v for k, v in image.items() if k not in CORE_IMAGE_FIELDS}
     return {"id": image.get("id"), "name": image.get("name"),
@@ -356,7 +368,8 @@ class Creator:
                     user_data=server.get("user_data"),
                     config_drive="True" if server.get("config_drive") not in (
                         None, False, "False", "false", "0", "") else "",
-                    access_ip_v4=server.get("accessIPv4"), access_ip_v6=server.get("accessIPv6"),
+                    access_ip_v4=canonical_ip(server.get("accessIPv4")),
+                    access_ip_v6=canonical_ip(server.get("accessIPv6")),
                     launch_index=index, reservation_id=reservation,
                     auto_disk_config=server.get("OS-DCF:diskConfig") == "AUTO",
                     metadata_=dict(metadata),

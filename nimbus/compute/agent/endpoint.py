@@ -178,8 +178,7 @@ class HostEndpoint(MovesMixin):
                                  length: int | None = None) -> str:
         text = await self.driver.get_console_output(instance)
         if length is not None and length >= 0:
-            lines = text.splitlines()
-            text = "\n".join(lines[-length:]) + ("\n" if lines and length else "")
+            text = "\n".join(text.split("\n")[-length:]) if length else ""
         return text
 
     async def get_diagnostics(self, context: dict[str, Any],

@@ -7,7 +7,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nimbus.compute.api.versions import VERSIONS
 from nimbus.compute.errors import format_error
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 MODULES = ("versions", "flavors", "keypairs", "limits", "quotas", "availability_zones",
            "servers", "server_actions", "instance_actions", "hypervisors", "aggregates",
-           "server_groups", "server_data", "interfaces", "usage", "server_misc", "proxies")
+           "server_groups", "server_data", "interfaces", "usage", "server_misc", "proxies",
+           "os_hosts")
 
 
 def api_modules() -> list[ModuleType]:
@@ -33,4 +34,29 @@ def build_app(svc: ComputeService) -> ASGIApp:
     app.state.compute = svc
     for module in api_modules():
         app.include_router(module.router)
-    return MicroversionMiddleware(app, versions=VERSIONS, formatter=format_error)
+    return MicroversionMiddleware(_ComputeRequestId(app), versions=VERSIONS,
+                                  formatter=format_error)
+
+
+class _ComputeRequestId:
+    """Nova also answers its request id as X-Compute-Request-Id (older clients read it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                for name, value in headers:
+                    if name == b"x-openstack-request-id":
+                        headers.append((b"x-compute-request-id", value))
+                        break
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_header)

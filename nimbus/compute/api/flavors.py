@@ -256,7 +256,7 @@ async def delete_extra_spec(flavor_id: str, key: str, c: Caller = Depends(caller
         flavor = await logic.get(session, flavor_id)
         await logic.delete_extra_spec(session, flavor, key)
     c.svc.flavor_cache.clear()
-    return Response(status_code=202)
+    return Response(status_code=200)
 
 
 # -- access -------------------------------------------------------------------------------------

@@ -283,16 +283,37 @@ async def _groups(c: Caller, params: dict[str, Any] | None = None) -> list[dict[
         raise _remote(exc, "Security group not found.") from None
 
 
+async def _remote_groups(c: Caller, groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Groups by id, with the groups their rules point at (for names and projects)."""
+    by_id = {g["id"]: g for g in groups}
+    wanted = {r["remote_group_id"] for g in groups for r in g.get("security_group_rules", [])
+              if r.get("remote_group_id") and r["remote_group_id"] not in by_id}
+    for gid in wanted:
+        found = await _groups(c, {"id": gid})
+        if found:
+            by_id[gid] = found[0]
+    return by_id
+
+
 @router.get("/v2.1/os-security-groups")
 async def list_security_groups(c: Caller = Depends(caller)) -> Response:
     _open(c)
-    groups = await _groups(c, {"project_id": c.ctx.project_id})
-    by_id = {g["id"]: g for g in groups}
+    everyone = c.ctx.is_admin and v.truthy(c.query().get("all_tenants", "0"))
+    groups = await _groups(c, {} if everyone else {"project_id": c.ctx.project_id})
+    by_id = await _remote_groups(c, groups)
     return json_response({"security_groups": [group_view(g, by_id) for g in groups]})
+
+
+def _uuid_or_400(value: str, what: str = "Security group") -> None:
+    try:
+        v.check(v.UUID, value)
+    except v.Invalid:
+        raise BadRequest(f"{what} id should be uuid") from None
 
 
 async def _group(c: Caller, group_id: str) -> dict[str, Any]:
     _open(c)
+    _uuid_or_400(group_id)
     found = await _groups(c, {"id": group_id})
     if not found:
         raise NotFound(f"Security group {group_id} not found.")
@@ -302,7 +323,7 @@ async def _group(c: Caller, group_id: str) -> dict[str, Any]:
 @router.get("/v2.1/os-security-groups/{group_id}")
 async def show_security_group(group_id: str, c: Caller = Depends(caller)) -> Response:
     group = await _group(c, group_id)
-    return json_response({"security_group": group_view(group, {group["id"]: group})})
+    return json_response({"security_group": group_view(group, await _remote_groups(c, [group]))})
 
 
 SG_BODY = {"type": "object", "properties": {"security_group": {
@@ -363,6 +384,9 @@ RULE_BODY = {"type": "object", "properties": {"security_group_rule": {
 async def create_security_group_rule(c: Caller = Depends(caller)) -> Response:
     _open(c)
     rule = (await c.body(RULE_BODY))["security_group_rule"]
+    _uuid_or_400(rule["parent_group_id"])
+    if rule.get("group_id"):
+        _uuid_or_400(rule["group_id"])
     parent = await _group(c, rule["parent_group_id"])
     protocol = rule.get("ip_protocol")
     attrs: dict[str, Any] = {"security_group_id": parent["id"], "direction": "ingress",
@@ -406,13 +430,19 @@ async def create_security_group_rule(c: Caller = Depends(caller)) -> Response:
             attrs["ethertype"] = "IPv6"
     made = await _sg_call(c, "POST", "/v2.0/security-group-rules",
                           {"security_group_rule": attrs})
-    return json_response({"security_group_rule": rule_view(
-        made["security_group_rule"], {parent["id"]: parent})})
+    groups = {parent["id"]: parent}
+    if rule.get("group_id"):
+        groups[rule["group_id"]] = await _group(c, rule["group_id"])
+    out = rule_view(made["security_group_rule"], groups)
+    if out["ip_range"] and rule.get("cidr"):
+        out["ip_range"] = {"cidr": rule["cidr"]}
+    return json_response({"security_group_rule": out})
 
 
 @router.delete("/v2.1/os-security-group-rules/{rule_id}")
 async def delete_security_group_rule(rule_id: str, c: Caller = Depends(caller)) -> Response:
     _open(c)
+    _uuid_or_400(rule_id, "Security group rule")
     await _sg_call(c, "DELETE", f"/v2.0/security-group-rules/{rule_id}")
     return Response(status_code=202)
 
@@ -428,7 +458,7 @@ async def server_security_groups(server_id: str, c: Caller = Depends(caller)) ->
     ports = await _net(c).ports({"device_id": inst.uuid})
     ids = sorted({g for p in ports for g in p.get("security_groups", [])})
     groups = [g for g in await _net(c).security_groups({}) if g["id"] in ids]
-    by_id = {g["id"]: g for g in groups}
+    by_id = await _remote_groups(c, groups)
     return json_response({"security_groups": [group_view(g, by_id) for g in groups]})
 
 
@@ -537,6 +567,12 @@ async def _floating_action(c: Caller, server_id: str, params: Any, adding: bool)
     else:
         if not fip.get("port_id"):
             raise BadRequest(f"Floating IP {address} is not associated")
+        port = await _net(c).port(fip["port_id"])
+        if (port or {}).get("device_id") != inst.uuid:
+            from nimbus.web.errors import Conflict
+
+            raise Conflict(f"Floating IP {address} is associated with instance "
+                           f"{(port or {}).get('device_id')}, not with {inst.uuid}")
         attrs = {"port_id": None}
     try:
         await _net(c).request("PUT", f"/v2.0/floatingips/{fip['id']}", ctx=c.ctx,

@@ -166,13 +166,17 @@ async def crash_dump(c: Caller, server_id: str, params: Any) -> Response:
     return Response(status_code=202)
 
 
-@action("lock", {"type": ["object", "null"], "properties": {
+LOCK_273 = {"type": ["object", "null"], "properties": {
     "locked_reason": {"type": "string", "minLength": 1, "maxLength": 255}},
-    "additionalProperties": False})
+    "additionalProperties": False}
+
+
+@action("lock")
 async def lock(c: Caller, server_id: str, params: Any) -> Response:
-    if params and not c.at(73):
-        raise BadRequest("Invalid input for field/attribute lock. Value: "
-                         f"{params}. {params} is not of type 'null'")
+    if c.at(73):
+        v.validate({"type": "object", "properties": {"lock": LOCK_273}}, {"lock": params})
+    else:
+        params = None
     changes = instances.Changes()
     async with c.svc.db.transaction() as session:
         inst = await instances.get(session, server_id, c.ctx)
@@ -187,7 +191,7 @@ async def lock(c: Caller, server_id: str, params: Any) -> Response:
     return Response(status_code=202)
 
 
-@action("unlock", {"type": "null"})
+@action("unlock")
 async def unlock(c: Caller, server_id: str, params: Any) -> Response:
     async with c.svc.db.transaction() as session:
         inst = await instances.get(session, server_id, c.ctx)
@@ -215,7 +219,7 @@ async def reset_state(c: Caller, server_id: str, params: Any) -> Response:
     return Response(status_code=202)
 
 
-@action("injectNetworkInfo", {"type": "null"})
+@action("injectNetworkInfo")
 async def inject_network_info(c: Caller, server_id: str, params: Any) -> Response:
     async with c.svc.db.session() as session:
         inst = await instances.get(session, server_id, c.ctx)
@@ -223,7 +227,7 @@ async def inject_network_info(c: Caller, server_id: str, params: Any) -> Respons
     return Response(status_code=202)
 
 
-@action("forceDelete", {"type": "null"})
+@action("forceDelete")
 async def force_delete(c: Caller, server_id: str, params: Any) -> Response:
     from nimbus.compute.api.servers import delete
 
@@ -231,7 +235,7 @@ async def force_delete(c: Caller, server_id: str, params: Any) -> Response:
     return Response(status_code=202)
 
 
-@action("restore", {"type": "null"})
+@action("restore")
 async def restore(c: Caller, server_id: str, params: Any) -> Response:
     async with c.svc.db.session() as session:
         inst = await instances.get(session, server_id, c.ctx)
@@ -251,7 +255,7 @@ async def console_output(c: Caller, server_id: str, params: Any) -> Response:
                 inst.vm_state == states.ERROR and not inst.launched_at:
             raise Conflict(f"Instance {server_id} is not ready")
         payload = instances.to_agent(inst)
-    raw = params.get("length")
+    raw = (params or {}).get("length")
     length = None if raw in (None, "", -1, "-1") else int(raw)
     try:
         output = await c.svc.cloud.bus.call(rpc.agent(inst.host), "get_console_output",

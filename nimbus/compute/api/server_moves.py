@@ -21,7 +21,7 @@ from nimbus.compute.api import server_views as views
 from nimbus.compute.api import validation as v
 from nimbus.compute.api.common import Caller
 from nimbus.compute.api.server_actions import action, check_lock, check_state, target
-from nimbus.compute.create import Creator
+from nimbus.compute.create import Creator, canonical_ip
 from nimbus.compute.models import ComputeNode, Instance, Migration, Service
 from nimbus.web.errors import BadRequest, Conflict, NotFound
 from nimbus.web.responses import json_response
@@ -61,7 +61,8 @@ async def _to_conductor(c: Caller, method: str, **kwargs: Any) -> None:
 
 # -- resize and cold migration --------------------------------------------------------------------
 async def _start_move(c: Caller, server_id: str, kind: str, rule: str, method: str,
-                      flavor_ref: str | None = None, host: str | None = None) -> None:
+                      flavor_ref: str | None = None, host: str | None = None,
+                      disk_config: str | None = None) -> None:
     changes = instances.Changes()
     async with c.svc.db.transaction() as session:
         inst = await instances.get(session, server_id, c.ctx, for_update=True)
@@ -94,8 +95,11 @@ async def _start_move(c: Caller, server_id: str, kind: str, rule: str, method: s
                                  f"({host}).")
         mig = _migration(inst, kind, c, new)
         session.add(mig)
-        instances.apply(inst, {"task_state": states.RESIZE_PREP, "new_flavor": new,
-                               "old_flavor": inst.flavor}, changes)
+        updates: dict[str, Any] = {"task_state": states.RESIZE_PREP, "new_flavor": new,
+                                   "old_flavor": inst.flavor}
+        if disk_config is not None:
+            updates["auto_disk_config"] = disk_config == "AUTO"
+        instances.apply(inst, updates, changes)
         instances.start_action(session, inst, "resize" if kind == "resize" else "migrate",
                                c.ctx)
     await changes.send(c.svc)
@@ -107,7 +111,8 @@ async def _start_move(c: Caller, server_id: str, kind: str, rule: str, method: s
                    "required": ["flavorRef"], "additionalProperties": False})
 async def resize(c: Caller, server_id: str, params: Any) -> Response:
     await _start_move(c, server_id, "resize", "os_compute_api:servers:resize", "resize",
-                      flavor_ref=str(params["flavorRef"]))
+                      flavor_ref=str(params["flavorRef"]),
+                      disk_config=params.get("OS-DCF:diskConfig"))
     return Response(status_code=202)
 
 
@@ -311,7 +316,8 @@ async def rebuild(c: Caller, server_id: str, params: Any) -> Response:
                           ("user_data", "user_data"), ("hostname", "hostname"),
                           ("trusted_image_certificates", "trusted_certs")):
             if key in params:
-                updates[attr] = params[key]
+                updates[attr] = canonical_ip(params[key]) if key.startswith("access") \
+                    else params[key]
         if "metadata" in params:
             updates["metadata_"] = params["metadata"]
         if "OS-DCF:diskConfig" in params:
@@ -416,7 +422,7 @@ def _image_response(c: Caller, image_id: str) -> Response:
 
 @action("createImage", IMAGE)
 async def create_image(c: Caller, server_id: str, params: Any) -> Response:
-    extra = {**(params.get("metadata") or {}), "image_type": "snapshot"}
+    extra = {"image_type": "snapshot", **(params.get("metadata") or {})}
     image_id = await _snapshot(c, server_id, "os_compute_api:servers:create_image",
                                params["name"], extra, None)
     return _image_response(c, image_id)
@@ -424,8 +430,8 @@ async def create_image(c: Caller, server_id: str, params: Any) -> Response:
 
 @action("createBackup", BACKUP)
 async def create_backup(c: Caller, server_id: str, params: Any) -> Response:
-    extra = {**(params.get("metadata") or {}), "image_type": "backup",
-             "backup_type": params["backup_type"]}
+    extra = {"image_type": "backup", "backup_type": params["backup_type"],
+             **(params.get("metadata") or {})}
     image_id = await _snapshot(c, server_id, "os_compute_api:os-create-backup",
                                params["name"], extra, {"type": params["backup_type"],
                                                        "rotation": int(params["rotation"])})
@@ -433,7 +439,7 @@ async def create_backup(c: Caller, server_id: str, params: Any) -> Response:
 
 
 # -- shelve ---------------------------------------------------------------------------------------
-@action("shelve", {"type": "null"})
+@action("shelve")
 async def shelve(c: Caller, server_id: str, params: Any) -> Response:
     async with c.svc.db.session() as session:
         inst = await instances.get(session, server_id, c.ctx)
@@ -460,7 +466,7 @@ async def shelve(c: Caller, server_id: str, params: Any) -> Response:
     return Response(status_code=202)
 
 
-@action("shelveOffload", {"type": "null"})
+@action("shelveOffload")
 async def shelve_offload(c: Caller, server_id: str, params: Any) -> Response:
     async with c.svc.db.transaction() as session:
         inst = await instances.get(session, server_id, c.ctx)
@@ -475,18 +481,19 @@ async def shelve_offload(c: Caller, server_id: str, params: Any) -> Response:
     return Response(status_code=202)
 
 
-UNSHELVE = {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
-    "availability_zone": {"oneOf": [{"type": "null"}, v.AZ_NAME]},
-    "host": v.FQDN}, "additionalProperties": False}]}
+UNSHELVE_277 = {"type": ["object", "null"], "properties": {"availability_zone": v.NAME},
+                "required": ["availability_zone"], "additionalProperties": False}
+UNSHELVE_291 = {"type": ["object", "null"], "properties": {
+    "availability_zone": {"type": ["string", "null"]}, "host": v.FQDN},
+    "additionalProperties": False}
 
 
-@action("unshelve", UNSHELVE)
+@action("unshelve")
 async def unshelve(c: Caller, server_id: str, params: Any) -> Response:
-    params = params or {}
-    if "availability_zone" in params and not c.at(77):
-        raise BadRequest("Invalid input for field/attribute unshelve.")
-    if "host" in params and not c.at(91):
-        raise BadRequest("Invalid input for field/attribute unshelve.")
+    if c.at(77):
+        schema = UNSHELVE_291 if c.at(91) else UNSHELVE_277
+        v.validate({"type": "object", "properties": {"unshelve": schema}}, {"unshelve": params})
+    params = params if c.at(77) and isinstance(params, dict) else {}
     if "host" in params:
         c.enforce("os_compute_api:os-shelve:unshelve_to_host", {})
     changes = instances.Changes()

@@ -13,7 +13,7 @@ from nimbus.compute.api import server_schemas as schemas
 from nimbus.compute.api import server_views as views
 from nimbus.compute.api import validation as v
 from nimbus.compute.api.common import Caller, body_doc, caller
-from nimbus.compute.create import Creator
+from nimbus.compute.create import Creator, canonical_ip
 from nimbus.compute.errors import locked
 from nimbus.compute.models import Instance, Service
 from nimbus.web.errors import BadRequest, Forbidden
@@ -248,9 +248,9 @@ async def update_server(server_id: str, c: Caller = Depends(caller)) -> Response
         if "description" in body:
             updates["display_description"] = body["description"]
         if "accessIPv4" in body:
-            updates["access_ip_v4"] = body["accessIPv4"]
+            updates["access_ip_v4"] = canonical_ip(body["accessIPv4"])
         if "accessIPv6" in body:
-            updates["access_ip_v6"] = body["accessIPv6"]
+            updates["access_ip_v6"] = canonical_ip(body["accessIPv6"])
         if "OS-DCF:diskConfig" in body:
             updates["auto_disk_config"] = body["OS-DCF:diskConfig"] == "AUTO"
         if "hostname" in body:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -266,3 +266,42 @@ async def abort_migration(server_id: str, migration_id: str,
                          f"{m.status}. Cannot abort live migration while the migration is "
                          "in this state.")
     return Response(status_code=202)
+
+
+# -- instance usage audit log ---------------------------------------------------------------------
+async def _audit(c: Caller, before: datetime | None) -> dict[str, Any]:
+    """No periodic usage audit runs here: every compute host shows as not run for the last
+    completed month."""
+    from sqlalchemy import select as sql_select
+
+    from nimbus.compute import hosts as host_logic
+    from nimbus.compute.models import Service
+
+    now = before or utcnow().replace(tzinfo=None)
+    end = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    begin = (end.replace(day=1) - timedelta(days=1)).replace(day=1)
+    async with c.svc.db.session() as session:
+        names = sorted(set((await session.scalars(sql_select(Service.host).where(
+            Service.binary == host_logic.COMPUTE_BINARY))).all()))
+    return {"period_beginning": str(begin), "period_ending": str(end),
+            "num_hosts": len(names), "num_hosts_done": 0, "num_hosts_running": 0,
+            "num_hosts_not_run": len(names), "hosts_not_run": names, "total_instances": 0,
+            "total_errors": 0, "overall_status": f"0 of {len(names)} hosts done. 0 errors.",
+            "log": {}}
+
+
+@router.get("/v2.1/os-instance_usage_audit_log")
+async def list_audit(c: Caller = Depends(caller)) -> Response:
+    c.enforce("os_compute_api:os-instance-usage-audit-log:list", {})
+    return json_response({"instance_usage_audit_logs": await _audit(c, None)})
+
+
+@router.get("/v2.1/os-instance_usage_audit_log/{before}")
+async def show_audit(before: str, c: Caller = Depends(caller)) -> Response:
+    c.enforce("os_compute_api:os-instance-usage-audit-log:show", {})
+    try:
+        when = datetime.strptime(before, "%Y-%m-%d %H:%M:%S.%f" if "." in before
+                                 else "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        raise BadRequest(f"Invalid timestamp for date {before}") from None
+    return json_response({"instance_usage_audit_log": await _audit(c, when)})

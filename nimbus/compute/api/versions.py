@@ -1,4 +1,4 @@
-"""Version discovery: GET / lists v2.1; GET /v2.1 describes v2.1 and its range."""
+"""Version discovery: GET / lists v2.0 (deprecated) and v2.1; GET /v2.1 describes v2.1."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ def _media(version: str) -> list[dict[str, str]]:
 
 def _describe(base: str) -> dict[str, dict[str, Any]]:
     return {
+        "v2.0": {"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
+                 "updated": "2025-07-04T12:00:00Z",
+                 "links": [{"rel": "self", "href": f"{base}/v2/"}]},
         "v2.1": {"id": "v2.1", "status": "CURRENT", "version": MAX_VERSION,
                  "min_version": MIN_VERSION, "updated": "2013-07-23T11:33:21Z",
                  "links": [{"rel": "self", "href": f"{base}/v2.1/"}]},
@@ -50,4 +53,16 @@ async def v21(request: Request) -> Response:
                         {"rel": "describedby", "type": "text/html",
                          "href": "http://docs.openstack.org/"}]
     version["media-types"] = _media("2.1")
+    return json_response({"version": version})
+
+
+@router.get("/v2", include_in_schema=False)
+@router.get("/v2/", include_in_schema=False)
+async def v20(request: Request) -> Response:
+    base = _base(request)
+    version = dict(_describe(base)["v2.0"])
+    version["links"] = [{"rel": "self", "href": f"{base}/v2/"},
+                        {"rel": "describedby", "type": "text/html",
+                         "href": "http://docs.openstack.org/"}]
+    version["media-types"] = _media("2")
     return json_response({"version": version})

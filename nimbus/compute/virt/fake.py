@@ -228,7 +228,7 @@ class FakeDriver(VirtDriver):
         guest = self._guest(instance)
         return {
             "state": states.POWER_NAMES.get(guest.power_state, "pending"),
-            "driver": "fake", "hypervisor": "fake", "hypervisor_os": "fake-os",
+            "driver": "libvirt", "hypervisor": "fake", "hypervisor_os": "fake-os",
             "uptime": 46664, "config_drive": False, "num_cpus": guest.vcpus,
             "num_nics": len(guest.interfaces), "num_disks": 1,
             "memory_details": {"maximum": guest.memory_mb, "used": guest.memory_mb // 2},
