@@ -125,3 +125,46 @@ def test_notifications_for_a_boot(api: Api, image: str, ccloud: RunningCloud) ->
     states = [(m["payload"].get("state"), m["payload"].get("task_state"))
               for m in mine if m["event_type"] == "compute.instance.update"]
     assert ("building", "scheduling") in states and ("active", None) in states
+
+
+def test_builds_wait_for_network_vif_plugged(api: Api, image: str,
+                                             ccloud: RunningCloud) -> None:
+    """With vif_plugging_timeout set, a build waits for the network service's
+    network-vif-plugged event (sent once an L2 agent wired the port); without an agent it
+    times out, and the build fails on every host."""
+    from nimbus.network.agents.fake import FakeL2Agent
+
+    async def configure(cloud: Any, timeout: float) -> Any:
+        settings = cloud.services["compute"].settings
+        settings.vif_plugging_timeout = timeout
+        return settings
+
+    async def start_agents(cloud: Any) -> list[Any]:
+        return [await FakeL2Agent(cloud.bus, host).start() for host in HOSTS]
+
+    async def stop_agents(cloud: Any) -> None:
+        for agent in agents:
+            await agent.stop()
+
+    net = private_network(api)
+    ccloud.call(lambda c: configure(c, 5.0))
+    agents = ccloud.call(start_agents)
+    try:
+        server_id = api.boot("plugged", image, networks=[{"uuid": net}])["server"]["id"]
+        server = api.wait(server_id)
+        [port] = ports_of(api, server_id)
+        assert port["status"] == "ACTIVE"
+        host = server["OS-EXT-SRV-ATTR:host"]
+        assert any(a.host == host and port["id"] in a.ports for a in agents)
+        api.delete(f"/servers/{server_id}")
+        api.wait_gone(server_id)
+        ccloud.call(stop_agents)
+        ccloud.call(lambda c: configure(c, 0.3))
+        lonely = api.boot("unplugged", image, networks=[{"uuid": net}])["server"]["id"]
+        failed = api.wait(lonely, "ERROR")
+        assert "Exceeded maximum number of retries" in failed["fault"]["message"]
+        assert ports_of(api, lonely) == []
+        api.delete(f"/servers/{lonely}")
+        api.wait_gone(lonely)
+    finally:
+        ccloud.call(lambda c: configure(c, 0.0))

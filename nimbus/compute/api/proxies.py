@@ -1,6 +1,5 @@
-"""The proxy APIs Nova keeps below 2.36 (404 from it on): images (to the image service),
-security groups, floating IPs and networks (to the network service). They act as the
-caller, with the caller's token."""
+"""The proxy APIs Nova keeps below 2.36 (404 from it on): security groups, floating IPs and
+networks, served from the network service with the caller's token (images: proxy_images)."""
 
 from __future__ import annotations
 
@@ -11,13 +10,11 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from nimbus.clients.base import RemoteApiError
-from nimbus.clients.image import ImageClient
 from nimbus.clients.network import NetworkClient
 from nimbus.compute import instances, lifecycle
 from nimbus.compute.api import validation as v
 from nimbus.compute.api.common import Caller, body_doc, caller
 from nimbus.compute.api.server_actions import ACTIONS, target
-from nimbus.compute.create import CORE_IMAGE_FIELDS
 from nimbus.web.errors import ApiError, BadRequest, Forbidden, NotFound
 from nimbus.web.responses import json_response
 
@@ -25,11 +22,11 @@ router = APIRouter()
 PROXY_MAX = 35
 
 
-def _open(c: Caller) -> None:
+def proxy_only(c: Caller) -> None:
     c.below(PROXY_MAX + 1)
 
 
-def _remote(exc: RemoteApiError, not_found: str) -> ApiError:
+def remote_error(exc: RemoteApiError, not_found: str) -> ApiError:
     if exc.status == 404:
         return NotFound(not_found)
     if exc.status == 403:
@@ -37,211 +34,6 @@ def _remote(exc: RemoteApiError, not_found: str) -> ApiError:
     if exc.status == 409:
         return BadRequest(exc.message)
     return BadRequest(exc.message) if exc.status < 500 else ApiError(exc.message)
-
-
-# -- images ---------------------------------------------------------------------------------------
-IMAGE_STATUS = {"active": "ACTIVE", "queued": "SAVING", "saving": "SAVING",
-                "importing": "SAVING", "uploading": "SAVING", "deleted": "DELETED",
-                "pending_delete": "DELETED", "killed": "ERROR", "deactivated": "ERROR"}
-PROGRESS = {"queued": 25, "saving": 50, "active": 100}
-
-
-def _images(c: Caller) -> ImageClient:
-    if not lifecycle.has_service(c.svc.cloud, "image"):
-        raise NotFound("Image not found.")
-    return c.svc.cloud.clients.get(ImageClient)
-
-
-def _props(image: dict[str, Any]) -> dict[str, Any]:
-    return {k: val for k, val in image.items() if k not in CORE_IMAGE_FIELDS}
-
-
-def _image_links(c: Caller, image_id: str) -> list[dict[str, str]]:
-    return [*c.links("images", image_id),
-            {"rel": "alternate", "type": "application/vnd.openstack.image",
-             "href": f"{c.svc.cloud.endpoint_url('image')}/images/{image_id}"}]
-
-
-def image_view(c: Caller, image: dict[str, Any]) -> dict[str, Any]:
-    props = _props(image)
-    out: dict[str, Any] = {
-        "id": image["id"], "name": image.get("name"),
-        "minRam": int(image.get("min_ram") or 0), "minDisk": int(image.get("min_disk") or 0),
-        "metadata": props, "created": image.get("created_at"),
-        "updated": image.get("updated_at"),
-        "status": IMAGE_STATUS.get(image.get("status", ""), "UNKNOWN"),
-        "progress": PROGRESS.get(image.get("status", ""), 0),
-        "OS-EXT-IMG-SIZE:size": image.get("size"), "links": _image_links(c, image["id"])}
-    server = props.get("instance_uuid")
-    if server:
-        out["server"] = {"id": server, "links": c.links("servers", server)}
-    if "auto_disk_config" in props:
-        out["OS-DCF:diskConfig"] = "AUTO" if v.truthy(props["auto_disk_config"]) else "MANUAL"
-    return out
-
-
-async def _list_images(c: Caller, detail: bool) -> Response:
-    _open(c)
-    params = c.query()
-    query: dict[str, str] = {}
-    for key, glance_key in (("name", "name"), ("server", "instance_uuid"),
-                            ("type", "image_type"), ("limit", "limit"),
-                            ("marker", "marker")):
-        if key in params:
-            query[glance_key] = params[key].rsplit("/", 1)[-1] if key == "server" \
-                else params[key]
-    if "status" in params:
-        query["status"] = params["status"].lower()
-    for key, value in params.items():
-        if key.startswith("property-"):
-            query[key[len("property-"):]] = value
-    try:
-        found = await _images(c).list(query, ctx=c.ctx)
-    except RemoteApiError as exc:
-        raise BadRequest(exc.message) from None
-    for key, attr in (("minRam", "min_ram"), ("minDisk", "min_disk")):
-        if key in params:
-            try:
-                low = int(params[key])
-            except ValueError:
-                raise BadRequest(f"Invalid {key} filter [{params[key]}]") from None
-            found = [i for i in found if int(i.get(attr) or 0) >= low]
-    if "changes-since" in params:
-        found = [i for i in found if (i.get("updated_at") or "") >= params["changes-since"]]
-    items = [image_view(c, i) if detail else {"id": i["id"], "name": i.get("name"),
-                                                "links": _image_links(c, i["id"])}
-             for i in found]
-    body: dict[str, Any] = {"images": items}
-    if "limit" in params and items and len(items) == int(params["limit"] or 0):
-        body["images_links"] = [c.next_link("images/detail" if detail else "images",
-                                            items[-1]["id"])]
-    return json_response(body)
-
-
-@router.get("/v2.1/images")
-async def list_images(c: Caller = Depends(caller)) -> Response:
-    return await _list_images(c, False)
-
-
-@router.get("/v2.1/images/detail")
-async def list_images_detail(c: Caller = Depends(caller)) -> Response:
-    return await _list_images(c, True)
-
-
-async def _image(c: Caller, image_id: str) -> dict[str, Any]:
-    _open(c)
-    try:
-        image = await _images(c).get(image_id, ctx=c.ctx)
-    except RemoteApiError as exc:
-        raise _remote(exc, "Image not found.") from None
-    if image is None:
-        raise NotFound("Image not found.")
-    return image
-
-
-@router.get("/v2.1/images/{image_id}")
-async def show_image(image_id: str, c: Caller = Depends(caller)) -> Response:
-    return json_response({"image": image_view(c, await _image(c, image_id))})
-
-
-@router.delete("/v2.1/images/{image_id}")
-async def delete_image(image_id: str, c: Caller = Depends(caller)) -> Response:
-    await _image(c, image_id)
-    try:
-        await _images(c).delete(image_id, ctx=c.ctx)
-    except RemoteApiError as exc:
-        if exc.status == 403:
-            raise Forbidden("You are not allowed to delete the image.") from None
-        raise _remote(exc, "Image not found.") from None
-    return Response(status_code=204)
-
-
-async def _set_props(c: Caller, image: dict[str, Any], wanted: dict[str, Any],
-                     replace: bool) -> dict[str, Any]:
-    current = _props(image)
-    limit = None
-    async with c.svc.db.session() as session:
-        from nimbus.compute import quotas
-
-        limit = (await quotas.limits(session, c.ctx.project_id or ""))["metadata_items"]
-    merged = dict(wanted) if replace else {**current, **wanted}
-    if limit is not None and 0 <= limit < len(merged):
-        raise Forbidden(f"Maximum number of metadata items exceeds {limit}")
-    ops: list[dict[str, Any]] = []
-    for key, value in merged.items():
-        if current.get(key) != value:
-            ops.append({"op": "replace" if key in current else "add", "path": f"/{key}",
-                        "value": str(value)})
-    if replace:
-        ops += [{"op": "remove", "path": f"/{key}"} for key in current if key not in merged]
-    if not ops:
-        return current
-    try:
-        updated = await _images(c).update(image["id"], ops, ctx=c.ctx)
-    except RemoteApiError as exc:
-        raise _remote(exc, "Image not found.") from None
-    return _props(updated)
-
-
-META = {"type": "object", "properties": {"metadata": v.METADATA}, "required": ["metadata"],
-        "additionalProperties": False}
-META_ITEM = {"type": "object", "properties": {"meta": {**v.METADATA, "minProperties": 1,
-                                                       "maxProperties": 1}},
-             "required": ["meta"], "additionalProperties": False}
-
-
-@router.get("/v2.1/images/{image_id}/metadata")
-async def image_metadata(image_id: str, c: Caller = Depends(caller)) -> Response:
-    return json_response({"metadata": _props(await _image(c, image_id))})
-
-
-@router.post("/v2.1/images/{image_id}/metadata", openapi_extra=body_doc(META))
-async def merge_image_metadata(image_id: str, c: Caller = Depends(caller)) -> Response:
-    image = await _image(c, image_id)
-    body = await c.body(META)
-    return json_response({"metadata": await _set_props(c, image, body["metadata"], False)})
-
-
-@router.put("/v2.1/images/{image_id}/metadata", openapi_extra=body_doc(META))
-async def replace_image_metadata(image_id: str, c: Caller = Depends(caller)) -> Response:
-    image = await _image(c, image_id)
-    body = await c.body(META)
-    return json_response({"metadata": await _set_props(c, image, body["metadata"], True)})
-
-
-@router.get("/v2.1/images/{image_id}/metadata/{key}")
-async def image_metadata_item(image_id: str, key: str, c: Caller = Depends(caller)) -> Response:
-    props = _props(await _image(c, image_id))
-    if key not in props:
-        raise NotFound("Metadata item was not found")
-    return json_response({"meta": {key: props[key]}})
-
-
-@router.put("/v2.1/images/{image_id}/metadata/{key}", openapi_extra=body_doc(META_ITEM))
-async def set_image_metadata_item(image_id: str, key: str,
-                                  c: Caller = Depends(caller)) -> Response:
-    image = await _image(c, image_id)
-    raw = await c.body()
-    if isinstance(raw, dict) and isinstance(raw.get("meta"), dict) and len(raw["meta"]) > 1:
-        raise BadRequest("Request body contains too many items")
-    body = v.validate(META_ITEM, raw)
-    if key not in body["meta"]:
-        raise BadRequest("Request body and URI mismatch")
-    await _set_props(c, image, body["meta"], False)
-    return json_response({"meta": body["meta"]})
-
-
-@router.delete("/v2.1/images/{image_id}/metadata/{key}")
-async def delete_image_metadata_item(image_id: str, key: str,
-                                     c: Caller = Depends(caller)) -> Response:
-    image = await _image(c, image_id)
-    if key not in _props(image):
-        raise NotFound("Metadata item was not found")
-    try:
-        await _images(c).update(image_id, [{"op": "remove", "path": f"/{key}"}], ctx=c.ctx)
-    except RemoteApiError as exc:
-        raise _remote(exc, "Image not found.") from None
-    return Response(status_code=204)
 
 
 # -- security groups ------------------------------------------------------------------------------
@@ -280,7 +72,7 @@ async def _groups(c: Caller, params: dict[str, Any] | None = None) -> list[dict[
     try:
         return await _net(c).security_groups(params or {}, ctx=c.ctx)
     except RemoteApiError as exc:
-        raise _remote(exc, "Security group not found.") from None
+        raise remote_error(exc, "Security group not found.") from None
 
 
 async def _remote_groups(c: Caller, groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -297,7 +89,7 @@ async def _remote_groups(c: Caller, groups: list[dict[str, Any]]) -> dict[str, d
 
 @router.get("/v2.1/os-security-groups")
 async def list_security_groups(c: Caller = Depends(caller)) -> Response:
-    _open(c)
+    proxy_only(c)
     everyone = c.ctx.is_admin and v.truthy(c.query().get("all_tenants", "0"))
     groups = await _groups(c, {} if everyone else {"project_id": c.ctx.project_id})
     by_id = await _remote_groups(c, groups)
@@ -312,7 +104,7 @@ def _uuid_or_400(value: str, what: str = "Security group") -> None:
 
 
 async def _group(c: Caller, group_id: str) -> dict[str, Any]:
-    _open(c)
+    proxy_only(c)
     _uuid_or_400(group_id)
     found = await _groups(c, {"id": group_id})
     if not found:
@@ -339,13 +131,13 @@ async def _sg_call(c: Caller, method: str, path: str, body: Any = None) -> Any:
         resp = await _net(c).request(method, path, ctx=c.ctx,
                                      **({"json": body} if body is not None else {}))
     except RemoteApiError as exc:
-        raise _remote(exc, "Security group not found.") from None
+        raise remote_error(exc, "Security group not found.") from None
     return resp.json() if resp.content else None
 
 
 @router.post("/v2.1/os-security-groups", openapi_extra=body_doc(SG_BODY))
 async def create_security_group(c: Caller = Depends(caller)) -> Response:
-    _open(c)
+    proxy_only(c)
     body = (await c.body(SG_BODY))["security_group"]
     made = await _sg_call(c, "POST", "/v2.0/security-groups", {"security_group": {
         "name": body["name"], "description": body["description"]}})
@@ -382,7 +174,7 @@ RULE_BODY = {"type": "object", "properties": {"security_group_rule": {
 
 @router.post("/v2.1/os-security-group-rules", openapi_extra=body_doc(RULE_BODY))
 async def create_security_group_rule(c: Caller = Depends(caller)) -> Response:
-    _open(c)
+    proxy_only(c)
     rule = (await c.body(RULE_BODY))["security_group_rule"]
     _uuid_or_400(rule["parent_group_id"])
     if rule.get("group_id"):
@@ -441,7 +233,7 @@ async def create_security_group_rule(c: Caller = Depends(caller)) -> Response:
 
 @router.delete("/v2.1/os-security-group-rules/{rule_id}")
 async def delete_security_group_rule(rule_id: str, c: Caller = Depends(caller)) -> Response:
-    _open(c)
+    proxy_only(c)
     _uuid_or_400(rule_id, "Security group rule")
     await _sg_call(c, "DELETE", f"/v2.0/security-group-rules/{rule_id}")
     return Response(status_code=202)
@@ -449,7 +241,7 @@ async def delete_security_group_rule(rule_id: str, c: Caller = Depends(caller)) 
 
 @router.get("/v2.1/servers/{server_id}/os-security-groups")
 async def server_security_groups(server_id: str, c: Caller = Depends(caller)) -> Response:
-    _open(c)
+    proxy_only(c)
     async with c.svc.db.session() as session:
         inst = await instances.get(session, server_id, c.ctx)
         c.enforce("os_compute_api:os-security-groups:list", target(inst))
@@ -480,25 +272,25 @@ async def _pools(c: Caller) -> dict[str, str]:
 
 @router.get("/v2.1/os-floating-ip-pools")
 async def list_pools(c: Caller = Depends(caller)) -> Response:
-    _open(c)
+    proxy_only(c)
     pools = await _pools(c)
     return json_response({"floating_ip_pools": [{"name": n} for n in pools.values()]})
 
 
 @router.get("/v2.1/os-floating-ips")
 async def list_floating_ips(c: Caller = Depends(caller)) -> Response:
-    _open(c)
+    proxy_only(c)
     names = await _pools(c)
     fips = await _net(c).floating_ips({"project_id": c.ctx.project_id}, ctx=c.ctx)
     return json_response({"floating_ips": [await _fip_view(c, f, names) for f in fips]})
 
 
 async def _fip(c: Caller, fip_id: str) -> dict[str, Any]:
-    _open(c)
+    proxy_only(c)
     try:
         resp = await _net(c).request("GET", f"/v2.0/floatingips/{fip_id}", ctx=c.ctx)
     except RemoteApiError as exc:
-        raise _remote(exc, f"Floating IP not found for ID {fip_id}") from None
+        raise remote_error(exc, f"Floating IP not found for ID {fip_id}") from None
     found: dict[str, Any] = resp.json()["floatingip"]
     return found
 
@@ -515,7 +307,7 @@ FIP_BODY = {"type": ["object", "null"], "properties": {"pool": {"type": ["string
 
 @router.post("/v2.1/os-floating-ips", openapi_extra=body_doc(FIP_BODY))
 async def create_floating_ip(c: Caller = Depends(caller)) -> Response:
-    _open(c)
+    proxy_only(c)
     raw = await c.request.body()
     body = v.validate(FIP_BODY, orjson.loads(raw) if raw else None) or {}
     pools = await _pools(c)
@@ -529,7 +321,7 @@ async def create_floating_ip(c: Caller = Depends(caller)) -> Response:
         resp = await _net(c).request("POST", "/v2.0/floatingips", ctx=c.ctx, json={
             "floatingip": {"floating_network_id": net_id}})
     except RemoteApiError as exc:
-        raise _remote(exc, "Floating IP pool not found.") from None
+        raise remote_error(exc, "Floating IP pool not found.") from None
     return json_response({"floating_ip": await _fip_view(c, resp.json()["floatingip"], pools)})
 
 
@@ -578,7 +370,7 @@ async def _floating_action(c: Caller, server_id: str, params: Any, adding: bool)
         await _net(c).request("PUT", f"/v2.0/floatingips/{fip['id']}", ctx=c.ctx,
                               json={"floatingip": attrs})
     except RemoteApiError as exc:
-        raise _remote(exc, "Floating IP not found.") from None
+        raise remote_error(exc, "Floating IP not found.") from None
     return Response(status_code=202)
 
 
@@ -610,7 +402,7 @@ NOVA_NETWORK_KEYS = ("bridge", "bridge_interface", "broadcast", "cidr_v6", "crea
 
 @router.get("/v2.1/os-networks")
 async def list_nova_networks(c: Caller = Depends(caller)) -> Response:
-    _open(c)
+    proxy_only(c)
     nets = await _net(c).networks({}, ctx=c.ctx)
     out = []
     for n in nets:
@@ -622,7 +414,7 @@ async def list_nova_networks(c: Caller = Depends(caller)) -> Response:
 
 @router.get("/v2.1/os-networks/{network_id}")
 async def show_nova_network(network_id: str, c: Caller = Depends(caller)) -> Response:
-    _open(c)
+    proxy_only(c)
     net = await _net(c).network(network_id, ctx=c.ctx)
     if net is None:
         raise NotFound(f"Network {network_id} could not be found.")
@@ -633,7 +425,7 @@ async def show_nova_network(network_id: str, c: Caller = Depends(caller)) -> Res
 
 @router.get("/v2.1/os-tenant-networks")
 async def list_tenant_networks(c: Caller = Depends(caller)) -> Response:
-    _open(c)
+    proxy_only(c)
     nets = await _net(c).networks({}, ctx=c.ctx)
     return json_response({"networks": [{"id": n["id"], "label": n["name"], "cidr": None}
                                        for n in nets]})
@@ -641,7 +433,7 @@ async def list_tenant_networks(c: Caller = Depends(caller)) -> Response:
 
 @router.get("/v2.1/os-tenant-networks/{network_id}")
 async def show_tenant_network(network_id: str, c: Caller = Depends(caller)) -> Response:
-    _open(c)
+    proxy_only(c)
     net = await _net(c).network(network_id, ctx=c.ctx)
     if net is None:
         raise NotFound("Network not found")
