@@ -134,9 +134,9 @@ def test_builds_wait_for_network_vif_plugged(api: Api, image: str,
     times out, and the build fails on every host."""
     from nimbus.network.agents.fake import FakeL2Agent
 
-    async def configure(cloud: Any, timeout: float) -> Any:
+    async def configure(cloud: Any, seconds: float) -> Any:
         settings = cloud.services["compute"].settings
-        settings.vif_plugging_timeout = timeout
+        settings.vif_plugging_timeout = seconds
         return settings
 
     async def start_agents(cloud: Any) -> list[Any]:
