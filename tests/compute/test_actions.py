@@ -161,3 +161,15 @@ def test_ips(api: Api, server: str) -> None:
     assert set(ips["private"][0]) == {"version", "addr"}
     assert api.get(f"/servers/{server}/ips/private").json()["private"] == ips["private"]
     assert api.get(f"/servers/{server}/ips/nowhere").status_code == 404
+
+
+def test_removing_every_security_group(api: Api, image: str) -> None:
+    server_id = api.boot("bare-sg", image, networks=[{"uuid": private_network(api)}])[
+        "server"]["id"]
+    assert api.wait(server_id)["security_groups"] == [{"name": "default"}]
+    api.action(server_id, {"removeSecurityGroup": {"name": "default"}})
+    assert "security_groups" not in api.server(server_id)
+    [port] = ports_of(api, server_id)
+    assert port["security_groups"] == []
+    api.delete(f"/servers/{server_id}")
+    api.wait_gone(server_id)

@@ -302,7 +302,6 @@ async def _security_group(c: Caller, server_id: str, name: str, adding: bool) ->
         new = groups_now + [group_id] if adding else [g for g in groups_now if g != group_id]
         if new != groups_now:
             await client.update_port(port["id"], {"security_groups": list(dict.fromkeys(new))})
-    names = [g["name"] for g in groups if any(g["id"] in cur for cur in current)]
     async with c.svc.db.transaction() as session:
         inst = await instances.get(session, server_id, c.ctx)
         current_names = list(inst.security_groups or [])
@@ -310,7 +309,7 @@ async def _security_group(c: Caller, server_id: str, name: str, adding: bool) ->
             current_names.append(match[0]["name"])
         if not adding:
             current_names = [n for n in current_names if n != match[0]["name"]]
-        instances.apply(inst, {"security_groups": current_names or names})
+        instances.apply(inst, {"security_groups": current_names})
         instances.start_action(session, inst, "addSecurityGroup" if adding
                                else "removeSecurityGroup", c.ctx)
     return Response(status_code=202)

@@ -184,8 +184,8 @@ def show(c: Caller, inst: Instance, extras: Extras, *, show_esa: bool | None = N
             value = getattr(inst, key)
             server["OS-SRV-USG:" + key] = aware(value).strftime("%Y-%m-%dT%H:%M:%S.%f") \
                 if value else None
-    if full and inst.network_info:
-        server["security_groups"] = [{"name": n} for n in inst.security_groups or ["default"]]
+    if full and inst.network_info and inst.security_groups:
+        server["security_groups"] = [{"name": n} for n in inst.security_groups]
     if show_esa:
         server["OS-EXT-SRV-ATTR:host"] = inst.host
         server["OS-EXT-SRV-ATTR:instance_name"] = instances.instance_name(inst)
