@@ -159,7 +159,7 @@ def main() -> None:
     size = int(args.size_gib * (1 << 30)) // CHUNK * CHUNK
 
     env = {"NIMBUS_SERVICES": '["identity","image"]'}
-    cloud = BenchCloud(port=5097, env=env).start()
+    cloud = BenchCloud(env=env).start()
     work = Path(tempfile.mkdtemp(prefix="nimbus-image-bench-", dir=cloud.state_dir.parent))
     try:
         headers = {"X-Auth-Token": cloud.token()}

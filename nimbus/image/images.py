@@ -179,7 +179,32 @@ def render(img: Image, props: dict[str, str], tags: list[str],
     return body
 
 
-async def render_one(session: AsyncSession, img: Image) -> dict[str, Any]:
+async def render_many(session: AsyncSession, svc: ImageService, ctx: RequestContext,
+                      rows: Sequence[Image]) -> list[dict[str, Any]]:
+    """The API view of images: stores by weight (highest first), and locations when the
+    cloud shows them and the caller may see them."""
+    from nimbus.image import locations
+
+    ids = [r.id for r in rows]
+    props, tags, stores = await extras(session, ids)
+    weights = {s.id: s.weight for s in svc.stores.values()}
+    shown = (await locations.shown(session, ids)
+             if svc.settings.show_multiple_locations else None)
+    out = []
+    for r in rows:
+        ordered = sorted(stores[r.id], key=lambda s: (-weights.get(s, 0), s))
+        body = render(r, props[r.id], tags[r.id], ordered)
+        if shown is not None and svc.allowed("image:get_image_location", ctx,
+                                             target(r, ctx, None)):
+            body["locations"] = shown[r.id]
+        out.append(body)
+    return out
+
+
+async def render_one(session: AsyncSession, img: Image, svc: ImageService | None = None,
+                     ctx: RequestContext | None = None) -> dict[str, Any]:
+    if svc is not None and ctx is not None:
+        return (await render_many(session, svc, ctx, [img]))[0]
     props, tags, stores = await extras(session, [img.id])
     return render(img, props[img.id], tags[img.id], stores[img.id])
 

@@ -88,7 +88,14 @@ async def start(svc: ImageService, ctx: RequestContext, image_id: str, body: Any
         img, tgt = await images.get_visible(session, ctx, image_id)
         have = {loc.store for loc in await images.locations(session, img.id)}
         targets, must = _targets(svc, body, header_store, have)
-        if name == "glance-direct":
+        if name == "glance-download":
+            svc.enforce("image:modify_image", ctx, tgt)
+            check_download_params(method)
+            if img.status != "queued":
+                raise Conflict(f"Image {img.id} must be queued to import it with "
+                               f"'glance-download' (it is {img.status}).")
+            await images.set_status(session, img.id, "importing", expect=["queued"])
+        elif name == "glance-direct":
             svc.enforce("image:modify_image", ctx, tgt)
             if img.status != "uploading":
                 raise Conflict(f"Image {img.id} needs to be staged (it is {img.status}) before "
@@ -116,9 +123,34 @@ async def start(svc: ImageService, ctx: RequestContext, image_id: str, body: Any
         await _set_props(session, img.id, {IMPORTING: ",".join(s.id for s in targets),
                                            FAILED: "", TASK_PROP: task.id})
         owner, disk_format, container_format = img.owner, img.disk_format, img.container_format
+    if name == "glance-download":
+        from nimbus.image.download_import import run as download
+
+        svc.spawn(download(svc, ctx, task.id, img.id, method, targets),
+                  name=f"image-import-{img.id}")
+        return task.id
     svc.spawn(_run(svc, task.id, img.id, name, targets, must, owner, disk_format,
                    container_format), name=f"image-import-{img.id}")
     return task.id
+
+
+def check_download_params(method: dict[str, Any]) -> None:
+    source = method.get("glance_image_id")
+    if not isinstance(source, str) or not images.UUID_RE.match(source):
+        raise BadRequest(f"glance-download: the remote image id does not look like a UUID: "
+                         f"{source!r}")
+    for key in ("glance_region", "glance_service_interface"):
+        if key in method and not isinstance(method[key], str):
+            raise BadRequest(f"glance-download: {key} must be a string.")
+
+
+async def set_props(session: AsyncSession, image_id: str, values: dict[str, str]) -> None:
+    await _set_props(session, image_id, values)
+
+
+async def task_state(svc: ImageService, task_id: str, status: str, message: str = "",
+                     result: dict[str, Any] | None = None) -> None:
+    await _task_state(svc, task_id, status, message, result)
 
 
 async def _set_props(session: AsyncSession, image_id: str, values: dict[str, str]) -> None:

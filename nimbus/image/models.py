@@ -83,10 +83,9 @@ class ImageMember(Base):
 
 
 class ImageLocation(Base):
-    """Where an image's data lives: one row per store holding a copy."""
+    """Where an image's data lives: one row per store holding a copy, or per http URL."""
 
     __tablename__ = "image_location"
-    __table_args__ = (UniqueConstraint("image_id", "store"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     image_id: Mapped[str] = mapped_column(

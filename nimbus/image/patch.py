@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nimbus.common.context import RequestContext
 from nimbus.common.timeutils import utcnow
-from nimbus.image import images
+from nimbus.image import images, locations
 from nimbus.image.errors import read_only, reserved
-from nimbus.image.models import Image, ImageProperty, ImageTag
+from nimbus.image.models import Image, ImageLocation, ImageProperty, ImageTag
 from nimbus.web.errors import BadRequest, Conflict, Forbidden, UnsupportedMediaType
 
 if TYPE_CHECKING:
@@ -110,25 +110,31 @@ def _check_path(change: Change) -> None:
         if depth > 2 or (change.source is not None and change.source[0] != "tags"):
             raise BadRequest(f"Invalid JSON pointer for this resource: '/{'/'.join(change.path)}'")
         return
+    if root == "locations" and change.op in OPS and depth <= 2:
+        return
     if change.op not in OPS or depth != 1:
         raise BadRequest(f"Invalid JSON pointer for this resource: '/{'/'.join(change.path)}'")
 
 
 async def apply(session: AsyncSession, svc: ImageService, ctx: RequestContext, img: Image,
-                tgt: dict[str, Any], changes: list[Change], version: int) -> None:
+                tgt: dict[str, Any], changes: list[Change],
+                version: int) -> list[ImageLocation]:
+    """Apply the changes; returns removed locations, whose data the caller deletes after the
+    commit."""
     props = {name: value for name, value in await session.execute(
         select(ImageProperty.name, ImageProperty.value).where(ImageProperty.image_id == img.id))}
     tags = list((await session.scalars(select(ImageTag.value).where(
         ImageTag.image_id == img.id).order_by(ImageTag.value))).all())
     old_props, old_tags = dict(props), list(tags)
     base: dict[str, Any] = {}
+    removed: list[ImageLocation] = []
     for change in changes:
         root = change.path[0]
         if root == "tags":
             tags = _apply_tags(tags, change, svc)
         elif root == "locations":
-            raise Forbidden("Image locations are managed by the image service; they cannot be "
-                            "changed through the API.")
+            removed += await locations.patch(session, svc, ctx, img, tgt, change.op,
+                                             change.path, change.value)
         elif root in images.WRITABLE:
             if change.op == "remove":
                 raise Forbidden(f"Property {root} may not be removed.")
@@ -152,6 +158,7 @@ async def apply(session: AsyncSession, svc: ImageService, ctx: RequestContext, i
         session.add_all([ImageTag(image_id=img.id, value=t) for t in sorted(set(tags))])
     img.updated_at = utcnow()
     await session.flush()
+    return removed
 
 
 def _check_base(svc: ImageService, ctx: RequestContext, img: Image, tgt: dict[str, Any],

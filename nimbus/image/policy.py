@@ -33,6 +33,13 @@ RULES: dict[str, str] = {
     "image:reactivate": ADMIN_OR_MEMBER,
     "image:copy_image": ADMIN,
     "image:delete_image_location": ADMIN,
+    "image:get_image_location": ADMIN_OR_MEMBER,
+    "image:set_image_location": ADMIN_OR_MEMBER,
+    "image:add_image_location": ADMIN_OR_MEMBER,
+    "image:fetch_image_location": f"{ADMIN} or role:service",
+    "image:cache_list": ADMIN,
+    "image:cache_image": ADMIN,
+    "image:cache_delete": ADMIN,
     "image:add_member": ADMIN_OR_MEMBER,
     "image:delete_member": ADMIN_OR_MEMBER,
     "image:get_member": f"{ADMIN} or (role:reader and (project_id:%(target.project_id)s or "

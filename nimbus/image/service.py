@@ -15,6 +15,7 @@ from nimbus.common.context import RequestContext
 from nimbus.common.policy import Enforcer
 from nimbus.db.engine import Database
 from nimbus.db.migrate import upgrade
+from nimbus.image.cache import ImageCache
 from nimbus.image.models import Base
 from nimbus.image.policy import RULES
 from nimbus.image.stores import Store, build_stores
@@ -36,6 +37,7 @@ class ImageService:
     enforcer: Enforcer
     stores: dict[str, Store]
     staging: Path
+    cache: ImageCache
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -56,6 +58,9 @@ class ImageService:
         self.staging = (self.settings.staging_dir
                         or cloud.settings.state_dir / "images" / "staging").resolve()
         await asyncio.to_thread(self.staging.mkdir, parents=True, exist_ok=True)
+        self.cache = ImageCache((self.settings.cache_dir
+                                 or cloud.settings.state_dir / "images" / "cache").resolve())
+        await self.cache.start()
         self.enforcer = Enforcer(RULES, self.settings.policy_file)
         await run_once(self, startup=True)
         self._cleanup = asyncio.create_task(periodic(self), name="image-cleanup")

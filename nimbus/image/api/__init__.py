@@ -14,7 +14,7 @@ from nimbus.web.app import create_api
 if TYPE_CHECKING:
     from nimbus.image.service import ImageService
 
-MODULES = ("versions", "images", "data", "members", "info", "schemas", "metadefs")
+MODULES = ("versions", "images", "data", "members", "info", "schemas", "metadefs", "cache")
 
 
 def api_modules() -> list[ModuleType]:

@@ -110,6 +110,11 @@ async def download(image_id: str, c: Caller = Depends(caller)) -> Response:
         return Response(status_code=204)
     if not await dl.store.exists(dl.url):
         raise ApiError("The image data cannot be read from its store.", status=503)
+    if dl.image.size is None and not c.request.headers.get("range"):
+        # data added by location (an http URL) before its size was known: stream it whole
+        return StreamingResponse(dl.store.read(dl.url), status_code=200,
+                                 headers={"Accept-Ranges": "bytes"},
+                                 media_type="application/octet-stream")
     size = dl.image.size or 0
     wanted = _byte_range(c.request.headers.get("range"), size)
     headers = {"Accept-Ranges": "bytes"}

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from starlette.responses import Response
 
-from nimbus.image import images, listing, patch
+from nimbus.image import images, listing, locations, patch
 from nimbus.image.api.common import Caller, caller
 from nimbus.image.data import stage_path
 from nimbus.image.errors import bad_transition
@@ -59,7 +59,7 @@ async def create_image(body: ImageCreate = Body(...), c: Caller = Depends(caller
     data.update(body.model_extra or {})
     async with c.svc.db.transaction() as session:
         img = await images.create(session, c.svc, c.ctx, data)
-        out = await images.render_one(session, img)
+        out = await images.render_one(session, img, c.svc, c.ctx)
     await c.svc.notify("image.create", out)
     return json_response(out, 201, _created_headers(c, img.id))
 
@@ -71,9 +71,9 @@ async def list_images(c: Caller = Depends(caller)) -> Response:
     q = listing.parse(params)
     async with c.svc.db.session() as session:
         rows, next_marker = await listing.list_images(session, c.svc, c.ctx, q)
-        props, tags, stores = await images.extras(session, [r.id for r in rows])
+        rendered = await images.render_many(session, c.svc, c.ctx, rows)
     body: dict[str, Any] = {
-        "images": [images.render(r, props[r.id], tags[r.id], stores[r.id]) for r in rows],
+        "images": rendered,
         "first": "/v2/images", "schema": "/v2/schemas/images"}
     others = [(k, v) for k, v in params if k != "marker"]
     if others:
@@ -88,7 +88,7 @@ async def show_image(image_id: str, c: Caller = Depends(caller)) -> Response:
     async with c.svc.db.session() as session:
         img, tgt = await images.get_visible(session, c.ctx, image_id)
         c.enforce("image:get_image", tgt)
-        out = await images.render_one(session, img)
+        out = await images.render_one(session, img, c.svc, c.ctx)
     return json_response(out)
 
 
@@ -99,8 +99,12 @@ async def update_image(image_id: str, c: Caller = Depends(caller)) -> Response:
     async with c.svc.db.transaction() as session:
         img, tgt = await images.get_visible(session, c.ctx, image_id, for_update=True)
         c.enforce("image:modify_image", tgt)
-        await patch.apply(session, c.svc, c.ctx, img, tgt, changes, version)
-        out = await images.render_one(session, img)
+        removed = await patch.apply(session, c.svc, c.ctx, img, tgt, changes, version)
+        out = await images.render_one(session, img, c.svc, c.ctx)
+    for loc in removed:
+        store = c.svc.stores.get(loc.store)
+        if store is not None:
+            await store.delete(loc.url)
     await c.svc.notify("image.update", out)
     return json_response(out)
 
@@ -116,6 +120,7 @@ async def delete_image(image_id: str, c: Caller = Depends(caller)) -> Response:
         if store is not None:
             await store.delete(loc.url)
     await asyncio.to_thread(stage_path(c.svc, image_id).unlink, missing_ok=True)
+    await c.svc.cache.delete(image_id)
     await c.svc.notify("image.delete", {"id": image_id})
     return no_content()
 
@@ -133,6 +138,18 @@ async def _activation(c: Caller, image_id: str, action: str) -> Response:
             raise bad_transition(img.status, new)
     await c.svc.notify(f"image.{action}", {"id": image_id})
     return no_content()
+
+
+@router.post("/v2/images/{image_id}/locations", status_code=202)
+async def add_location(image_id: str, c: Caller = Depends(caller)) -> Response:
+    """v2.17: add an http location to a queued image; its data is hashed in a task."""
+    await locations.add(c.svc, c.ctx, image_id, await c.json())
+    return Response(status_code=202)
+
+
+@router.get("/v2/images/{image_id}/locations")
+async def get_locations(image_id: str, c: Caller = Depends(caller)) -> Response:
+    return json_response(await locations.fetch(c.svc, c.ctx, image_id))
 
 
 @router.post("/v2/images/{image_id}/actions/deactivate", status_code=204)

@@ -12,7 +12,7 @@ from nimbus.web.responses import json_response
 
 router = APIRouter()
 
-CURRENT = 13  # v2.13: import, multiple stores, copy-image, image tasks, quota usage
+CURRENT = 17  # v2.17: import, stores, copy-image, tasks, usage, cache (2.14), location API
 
 
 def versions(request: Request) -> list[dict[str, Any]]:

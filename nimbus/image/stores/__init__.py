@@ -56,4 +56,9 @@ def _build(store_id: str, conf: ImageStoreSettings, state_dir: Path) -> Store:
         from nimbus.image.stores.filesystem import FilesystemStore
 
         return FilesystemStore(store_id, conf, conf.path or state_dir / "images" / store_id)
-    raise ValueError(f"image store {store_id!r}: unknown type {conf.type!r} (known: file)")
+    if conf.type == "http":
+        from nimbus.image.stores.http import HttpStore
+
+        return HttpStore(store_id, conf)
+    raise ValueError(f"image store {store_id!r}: unknown type {conf.type!r} "
+                     "(known: file, http)")
