@@ -18,16 +18,19 @@ import subprocess
 import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 
 from bench.common import BenchCloud, LoadResult, _ms, wrk
+from bench.image import cpu_seconds
 
 SERVICES = '["identity", "placement"]'
 VERSION = {"OpenStack-API-Version": "placement 1.39"}
 
 
-async def fill(url: str, token: str, count: int, concurrency: int = 16) -> list[str]:
+async def fill(url: str, token: str, count: int, concurrency: int = 16, first: int = 0
+               ) -> list[str]:
     headers = {"X-Auth-Token": token, **VERSION}
     uuids: list[str] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -40,7 +43,7 @@ async def fill(url: str, token: str, count: int, concurrency: int = 16) -> list[
                 i = queue.get_nowait()
                 rp = str(uuid.uuid4())
                 r = await client.post("/resource_providers",
-                                      json={"name": f"compute-{i:05d}", "uuid": rp})
+                                      json={"name": f"compute-{first + i:05d}", "uuid": rp})
                 r.raise_for_status()
                 r = await client.put(f"/resource_providers/{rp}/inventories", json={
                     "resource_provider_generation": 0, "inventories": {
@@ -112,10 +115,11 @@ def run_size(count: int, seconds: int) -> None:
     cloud = BenchCloud(env={"NIMBUS_SERVICES": SERVICES}).start()
     try:
         token = cloud.token()
-        started = time.monotonic()
+        started, cpu = time.monotonic(), cpu_seconds(cloud)
         rps = asyncio.run(fill(cloud.url, token, count))
-        print(f"\n{count} providers filled over the API in {time.monotonic() - started:.1f} s; "
-              f"resident memory {cloud.rss_mb():.0f} MB")
+        print(f"\n{count} providers filled over the API in {time.monotonic() - started:.1f} s "
+              f"(server CPU {(cpu_seconds(cloud) - cpu) / count * 1000:.1f} ms a provider); "
+              f"resident memory {cloud.rss_mb():.0f} MB; load {_load()}")
         base = f"{cloud.url}/placement/allocation_candidates"
         headers = {"X-Auth-Token": token, **VERSION}
         simple = "resources=VCPU:1,MEMORY_MB:512,DISK_GB:10"
@@ -127,16 +131,27 @@ def run_size(count: int, seconds: int) -> None:
             queries.append((f"candidates {count} limit=1000", simple + "&limit=1000"))
         queries.append((f"candidates {count} required trait",
                         simple + "&required=STORAGE_DISK_SSD,!COMPUTE_STATUS_DISABLED"))
-        results = []
+        # Server CPU per request beside each figure: the load-independent cost.
         for label, query in queries:
-            results.append(wrk(label, f"{base}?{query}", concurrency=1, seconds=seconds,
-                               headers=headers))
-        results.append(claims(cloud.url, token, rps, 8, seconds))
-        for r in results:
-            print("  " + r.row())
+            cpu = cpu_seconds(cloud)
+            r = wrk(label, f"{base}?{query}", concurrency=1, seconds=seconds, headers=headers)
+            _row(r, cpu_seconds(cloud) - cpu, seconds)
+        cpu = cpu_seconds(cloud)
+        r = claims(cloud.url, token, rps, 8, seconds)
+        _row(r, cpu_seconds(cloud) - cpu, seconds)
         print(f"  resident memory after load: {cloud.rss_mb():.0f} MB")
     finally:
         cloud.stop()
+
+
+def _row(r: LoadResult, cpu: float, seconds: int) -> None:
+    done = r.rps * seconds
+    per = f"{cpu / done * 1000:.2f}" if done else "-"
+    print(f"  {r.row()}  server CPU {per} ms/req  load {_load()}")
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ write transactions are serialised anyway.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,18 +70,23 @@ def _gen_conflict(expected: Any, got: Any) -> Conflict:
                     code=errors.CONCURRENT_UPDATE)
 
 
-async def replace(session: AsyncSession, after: AfterCommit, index: Index,
+async def replace(session: AsyncSession | None, after: AfterCommit, index: Index,
                   writes: list[ConsumerWrite], opts: WriteOptions,
                   writer: SqliteWriter | None = None) -> bool:
     """Replace the consumers' allocations; False when none of them had any.
 
-    writer (SQLite): the claim is the whole transaction, run by the writer in one hop while
-    the caller holds the database's write lock; the session stays unused."""
+    writer (SQLite): the claim runs on the writer's connection, in one trip under the
+    database's write lock (grouped with concurrent claims); the session is not used (None)."""
     names = _Names(dict(index.rc_ids), dict(index.rc_names))
     if writer is not None:
-        usage, new_gens, had = await writer.run(
-            lambda raw: _replace(SqliteIO(raw), names, writes, opts))
+        try:
+            usage, new_gens, had = await writer.run(
+                lambda raw: _replace(SqliteIO(raw), names, writes, opts))
+        except asyncio.CancelledError:
+            index.invalidate()  # it may have committed meanwhile: reload before next use
+            raise
     else:
+        assert session is not None
         conn = await session.connection()
         if conn.dialect.name == "sqlite":
             aio: Any = (await conn.get_raw_connection()).driver_connection

@@ -10,6 +10,8 @@ are produced lazily, so `limit` stops the search early.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,6 +45,8 @@ class Request:
     nested_aware: bool = True
 
 
+KEPT = 16  # flat answers kept up to date (see _kept_flat)
+
 # One way to satisfy one group: ((provider, class, amount), ...) and the providers it maps.
 Pieces = tuple[tuple[int, int, int], ...]
 
@@ -66,12 +70,18 @@ class _Search:
         self.index = index
         self.nodes = index.nodes
         self.req = req
-        self.allowed_roots: set[int] | None = None
-        if req.root_required or req.root_forbidden:
-            self.allowed_roots = {
-                root for root in index.tree
-                if root in self.nodes and req.root_required <= self.nodes[root].traits
-                and not (req.root_forbidden & self.nodes[root].traits)}
+
+    @functools.cached_property
+    def allowed_roots(self) -> set[int] | None:
+        req = self.req
+        if not (req.root_required or req.root_forbidden):
+            return None
+        return {root for root in self.index.tree if self._root_ok(root)}
+
+    def _root_ok(self, root: int) -> bool:
+        node = self.nodes.get(root)
+        return node is not None and self.req.root_required <= node.traits \
+            and not (self.req.root_forbidden & node.traits)
 
     # -- filters -------------------------------------------------------------------------------
     def _tree_of(self, group: Group) -> int | None | bool:
@@ -236,6 +246,21 @@ class _Search:
                     continue
                 yield rp_id
 
+    def flat_accepts(self, node: Node, group: Group) -> bool:
+        """flat()'s whole test, for one provider on its own."""
+        fit = node.fit
+        for rc_id, amount in group.resources.items():
+            f = fit.get(rc_id)
+            if f is None or amount > f[0] or amount < f[1] or (f[2] != 1 and amount % f[2]):
+                return False
+        if not self._traits_ok(node.traits, group) or not self._aggs_ok(node, group):
+            return False
+        tree = self._tree_of(group)
+        if tree is False or (tree is not None and node.root != tree):
+            return False
+        req = self.req
+        return not (req.root_required or req.root_forbidden) or self._root_ok(node.root)
+
     def is_flat(self) -> bool:
         groups = self.req.groups
         return len(groups) == 1 and not self.index.sharing and (
@@ -339,8 +364,15 @@ def find(index: Index, req: Request) -> tuple[Found, list[int]]:
     nodes, tree = index.nodes, index.tree
     roots: set[int] = set()
     if search.is_flat():
-        ids = list(itertools.islice(search.flat(req.groups[0]), req.limit))
-        found = Found([], ids, req.groups[0])
+        group = req.groups[0]
+        if group.in_tree is None and not index.has_trees():
+            # Every provider is a root and summarises only itself.
+            ids = _kept_flat(index, search, group, req)
+            if req.limit is not None:
+                ids = ids[:req.limit]
+            return Found([], ids, group), ids
+        ids = list(itertools.islice(search.flat(group), req.limit))
+        found = Found([], ids, group)
         roots = {nodes[rp_id].root for rp_id in ids}
     else:
         results = list(itertools.islice(search.run(), req.limit))
@@ -356,6 +388,42 @@ def find(index: Index, req: Request) -> tuple[Found, list[int]]:
         else:
             summarised.extend(sorted(members))
     return found, summarised
+
+
+def _kept_flat(index: Index, search: _Search, group: Group, req: Request) -> list[int]:
+    """The sorted providers that answer a flat request, for requests without trees. Kept per
+    request (KEPT of them) and brought up to date from the index's change log: a scheduler
+    asking for the same few flavours pays for what changed since it last asked, not for a scan
+    of every provider. A request with a limit uses a kept answer but does not keep one (its
+    scan stops early). The list is the kept one: read it, never change it."""
+    key = (tuple(sorted(group.resources.items())), group.same_provider, tuple(group.required),
+           group.forbidden, tuple(group.member_of), group.forbidden_aggs, req.root_required,
+           req.root_forbidden)
+    kept = index.flat_answers.get(key)
+    if kept is not None:
+        changes = index.changed_since(kept[0])
+        if changes is not None and len(changes) <= len(index.nodes) // 4:
+            ids, members = kept[1], kept[2]
+            nodes = index.nodes
+            for rp_id in set(changes):
+                node = nodes.get(rp_id)
+                ok = node is not None and search.flat_accepts(node, group)
+                if ok and rp_id not in members:
+                    bisect.insort(ids, rp_id)
+                    members.add(rp_id)
+                elif not ok and rp_id in members:
+                    del ids[bisect.bisect_left(ids, rp_id)]
+                    members.discard(rp_id)
+            kept[0] = index.version
+            return ids  # type: ignore[no-any-return]
+        del index.flat_answers[key]
+    if req.limit is not None:
+        return list(itertools.islice(search.flat(group), req.limit))
+    ids = list(search.flat(group))
+    if len(index.flat_answers) >= KEPT:
+        del index.flat_answers[next(iter(index.flat_answers))]
+    index.flat_answers[key] = [index.version, ids, set(ids)]
+    return ids
 
 
 def filter_providers(index: Index, group: Group) -> set[int]:

@@ -9,10 +9,15 @@ holds is stale and is ignored: the index can only move forward, whatever order c
 requests finish in. A write that fails in an unexpected way marks the index stale, and the next
 reader reloads it whole.
 
+Every change of a provider's state is also logged in order (a bounded log), so answers kept
+across requests (candidates.py) are brought up to date by looking again at only the providers
+changed since they were computed.
+
 Claims never trust the index: they check capacity in the database, inside their transaction.
 The index follows the writes of its own process: the wirings run one placement process per
 database (a second one would offer candidates from a stale view until it restarts, though its
-claims would still never overcommit).
+claims would still never overcommit). Lifting that needs a change feed the database keeps for
+every writer (a provider generation alone cannot say which providers changed without a scan).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +44,7 @@ from nimbus.placement.models import (
 from nimbus.placement.standard import SHARES_VIA_AGGREGATE
 
 LOG = logging.getLogger(__name__)
+LOG_LIMIT = 8192
 
 
 @dataclass(slots=True)
@@ -105,11 +112,20 @@ class Index:
         self.agg_ids: dict[str, int] = {}
         self.agg_uuids: dict[int, str] = {}
         # Sorted trait names per set of trait ids, and rendered provider summaries (by
-        # provider and response flavour), for GET /allocation_candidates.
+        # response flavour, then provider: `"uuid":{...}` as JSON), for GET
+        # /allocation_candidates.
         self.trait_lists: dict[frozenset[int], list[str]] = {}
-        self.summaries: dict[tuple[int, int], object] = {}
-        # Rendered single-provider allocation requests, by request shape then provider.
-        self.areq_cache: dict[tuple[object, ...], dict[int, object]] = {}
+        self.summaries: dict[int, dict[int, bytes]] = {}
+        # Rendered single-provider allocation requests (JSON), by request shape then provider.
+        self.areq_cache: dict[tuple[object, ...], dict[int, bytes]] = {}
+        # Every change of a provider's state, in order: entry i is change number
+        # log_base + i + 1, and `version` counts them all. Answers computed at one version are
+        # brought up to date by looking again at the providers changed since.
+        self.version = 0
+        self.log: list[int] = []
+        self.log_base = 0
+        # Flat candidate answers: request key -> [version, sorted provider ids, their set].
+        self.flat_answers: dict[tuple[object, ...], list[Any]] = {}
         self.stale = True
         self._lock = asyncio.Lock()
 
@@ -183,6 +199,7 @@ class Index:
             self.rc_names.pop(rc_id, None)
         self.summaries.clear()
         self.areq_cache.clear()
+        self.flat_answers.clear()
 
     def add_trait(self, trait_id: int, name: str) -> None:
         self.trait_ids[name] = trait_id
@@ -193,6 +210,8 @@ class Index:
         if trait_id is not None:
             self.trait_names.pop(trait_id, None)
         self.trait_lists.clear()
+        self.summaries.clear()
+        self.flat_answers.clear()
 
     def add_aggregate(self, agg_id: int, agg_uuid: str) -> None:
         self.agg_ids[agg_uuid] = agg_id
@@ -206,6 +225,7 @@ class Index:
         if node is None:
             node = self.nodes[rp_id] = Node(rp_id, rp_uuid, parent, root, generation)
             self.by_uuid[rp_uuid] = rp_id
+            self._forget(rp_id)
         else:
             self._leave_tree(node)
             node.parent, node.root = parent, root
@@ -234,8 +254,22 @@ class Index:
                 del self.tree[node.root]
 
     def _forget(self, rp_id: int) -> None:
-        for flavour in range(8):
-            self.summaries.pop((rp_id, flavour), None)
+        """The provider's state changed: its rendered summaries go, and answers look again."""
+        for flavour in self.summaries.values():
+            flavour.pop(rp_id, None)
+        self.version += 1
+        self.log.append(rp_id)
+        if len(self.log) > LOG_LIMIT:
+            drop = len(self.log) // 2
+            del self.log[:drop]
+            self.log_base += drop
+
+    def changed_since(self, version: int) -> list[int] | None:
+        """The providers changed after that version (repeats possible); None when the log
+        no longer reaches back that far."""
+        if version < self.log_base:
+            return None
+        return self.log[version - self.log_base:]
 
     def remove_provider(self, rp_id: int) -> None:
         self._forget(rp_id)
@@ -307,6 +341,7 @@ class Index:
             self.agg_members.setdefault(agg_id, set()).add(rp_id)
         node.aggs = new
         node.aggs_gen = generation
+        self._forget(rp_id)
         self._bump(node, generation)
 
     def touch(self, rp_id: int, generation: int) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from nimbus.common.ids import new_uuid
+from nimbus.common.timeutils import utcnow
 from nimbus.placement import errors
 from nimbus.placement.index import Index
 from nimbus.placement.models import (
@@ -42,19 +43,34 @@ _Root = aliased(ResourceProvider)
 
 
 def provider_query() -> Any:
-    return (select(ResourceProvider, _Parent.uuid, _Root.uuid)
+    """Columns, not ORM objects: every provider request reads one or two, and loading them as
+    entities costs more than the query."""
+    return (select(ResourceProvider.id, ResourceProvider.uuid, ResourceProvider.name,
+                   ResourceProvider.generation, _Parent.uuid, _Root.uuid,
+                   ResourceProvider.parent_provider_id, ResourceProvider.root_provider_id,
+                   ResourceProvider.updated_at)
             .outerjoin(_Parent, _Parent.id == ResourceProvider.parent_provider_id)
             .outerjoin(_Root, _Root.id == ResourceProvider.root_provider_id))
 
 
+# Built once: constructing a statement (and its cache key) costs more than running it.
+_BY_UUID = provider_query().where(ResourceProvider.uuid == bindparam("uuid"))
+_NAMED_OR_UUID = select(ResourceProvider.id, ResourceProvider.name, ResourceProvider.uuid).where(
+    (ResourceProvider.name == bindparam("name")) | (ResourceProvider.uuid == bindparam("uuid")))
+_BUMP = (update(ResourceProvider)
+         .where(ResourceProvider.id == bindparam("rp_id"),
+                ResourceProvider.generation == bindparam("gen"))
+         .values(generation=bindparam("new_gen")))
+
+
 def _provider(row: Any) -> Provider:
-    rp, parent_uuid, root_uuid = row
-    return Provider(rp.id, rp.uuid, rp.name, rp.generation, parent_uuid, root_uuid or rp.uuid,
-                    rp.parent_provider_id, rp.root_provider_id or rp.id, rp.updated_at)
+    rp_id, rp_uuid, name, gen, parent_uuid, root_uuid, parent_id, root_id, updated = row
+    return Provider(rp_id, rp_uuid, name, gen, parent_uuid, root_uuid or rp_uuid, parent_id,
+                    root_id or rp_id, updated)
 
 
 async def find(session: AsyncSession, uuid: str) -> Provider | None:
-    row = (await session.execute(provider_query().where(ResourceProvider.uuid == uuid))).first()
+    row = (await session.execute(_BY_UUID, {"uuid": uuid})).first()
     return _provider(row) if row else None
 
 
@@ -82,10 +98,8 @@ async def list_by_ids(session: AsyncSession, ids: set[int] | None, *,
 
 async def bump(session: AsyncSession, rp_id: int, generation: int) -> int:
     """Compare-and-swap the provider's generation; ConcurrentUpdate when it moved."""
-    result = await session.execute(
-        update(ResourceProvider)
-        .where(ResourceProvider.id == rp_id, ResourceProvider.generation == generation)
-        .values(generation=generation + 1))
+    result = await session.execute(_BUMP, {"rp_id": rp_id, "gen": generation,
+                                           "new_gen": generation + 1})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise errors.ConcurrentUpdate()
     return generation + 1
@@ -94,9 +108,8 @@ async def bump(session: AsyncSession, rp_id: int, generation: int) -> int:
 async def _duplicate(session: AsyncSession, name: str, uuid: str | None,
                      exclude: int | None = None) -> list[str]:
     found = []
-    query = select(ResourceProvider.id, ResourceProvider.name, ResourceProvider.uuid).where(
-        (ResourceProvider.name == name) | (ResourceProvider.uuid == (uuid or "")))
-    for rp_id, rp_name, rp_uuid in (await session.execute(query)).all():
+    rows = await session.execute(_NAMED_OR_UUID, {"name": name, "uuid": uuid or ""})
+    for rp_id, rp_name, rp_uuid in rows.all():
         if rp_id == exclude:
             continue
         if uuid and rp_uuid == uuid:
@@ -120,22 +133,22 @@ async def create(session: AsyncSession, after: AfterCommit, index: Index, name: 
             raise BadRequest(f'Unable to create resource provider "{name}", {uuid}: Object '
                              "action create failed because: parent provider UUID does not "
                              "exist.")
-    row = ResourceProvider(uuid=uuid, name=name, generation=0,
-                           parent_provider_id=parent.id if parent else None,
-                           root_provider_id=parent.root_id if parent else None)
-    session.add(row)
+    now = utcnow()
     try:
-        await session.flush()
+        result = await session.execute(insert(ResourceProvider).values(
+            uuid=uuid, name=name, generation=0, parent_provider_id=parent.id if parent else None,
+            root_provider_id=parent.root_id if parent else None, created_at=now,
+            updated_at=now))
     except IntegrityError:
         raise Conflict(f"Conflicting resource provider name: {name} already exists.",
                        code=errors.DUPLICATE_NAME) from None
-    if parent is None:
-        row.root_provider_id = row.id
-        await session.flush()
-    created = Provider(row.id, uuid, name, 0, parent.uuid if parent else None,
+    rp_id: int = result.inserted_primary_key[0]  # type: ignore[attr-defined]
+    if parent is None:  # a root is its own root
+        await session.execute(update(ResourceProvider).where(ResourceProvider.id == rp_id)
+                              .values(root_provider_id=rp_id, updated_at=now))
+    created = Provider(rp_id, uuid, name, 0, parent.uuid if parent else None,
                        parent.root_provider_uuid if parent else uuid,
-                       parent.id if parent else None, row.root_provider_id or row.id,
-                       row.updated_at)
+                       parent.id if parent else None, parent.root_id if parent else rp_id, now)
     after.append(lambda: index.put_provider(created.id, created.uuid, created.parent_id,
                                             created.root_id, 0))
     return created

@@ -56,8 +56,11 @@ class PlacementService:
             await _seed(session, Trait, TRAITS)
         async with self.db.session() as session:
             await self.index.load(session)
-        if self.db.dialect == "sqlite" and SqliteWriter.usable(self.db.url):
-            self.writer = SqliteWriter(self.db.url)
+        # SQLite's one-writer lock of the Database (the same one its transactions take).
+        lock = getattr(self.db, "_write_lock", None)
+        if self.db.dialect == "sqlite" and SqliteWriter.usable(self.db.url) and \
+                isinstance(lock, asyncio.Lock):
+            self.writer = SqliteWriter(self.db.url, lock)
 
     def app(self) -> ASGIApp:
         from nimbus.placement.api import build_app
@@ -78,17 +81,22 @@ class PlacementService:
         return self.index
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[tuple[AsyncSession, AfterCommit]]:
+    async def write(self, *, session: bool = True
+                    ) -> AsyncIterator[tuple[AsyncSession, AfterCommit]]:
         """A write transaction, and a list of index updates run once it has committed.
+
+        session=False (claims through the SQLite writer, which takes the database's write lock
+        and commits on its own connection): no session and no lock here; the work gets None.
 
         An error that is not the API's own (a lost connection, a cancelled request) may come
         after the database committed: the index is then reloaded before it is next read."""
         after: AfterCommit = []
         in_body = False
         try:
-            async with self.db.transaction() as session:
+            async with (self.db.transaction() if session or self.writer is None
+                        else self._counted()) as held:
                 in_body = True
-                yield session, after
+                yield held, after
                 in_body = False
         except BaseException:
             # Raised by the work itself: rolled back, the index is right. Raised while
@@ -99,14 +107,22 @@ class PlacementService:
         for apply in after:
             apply()
 
+    @asynccontextmanager
+    async def _counted(self) -> AsyncIterator[Any]:
+        try:
+            yield None
+        finally:
+            self.db.generation += 1  # as Database.transaction counts writes (ReadCache)
+
     async def retrying(self, work: Callable[[AsyncSession, AfterCommit], Any],
-                       what: str = "allocate") -> Any:
+                       what: str = "allocate", *, session: bool = True) -> Any:
         """Run work(session, after) in a write transaction, again when a concurrent writer
-        moved a generation under it (or the database chose it as a deadlock victim)."""
+        moved a generation under it (or the database chose it as a deadlock victim).
+        session=False: see write()."""
         for _ in range(RETRIES):
             try:
-                async with self.write() as (session, after):
-                    return await work(session, after)
+                async with self.write(session=session) as (held, after):
+                    return await work(held, after)
             except ConcurrentUpdate:
                 continue
             except Exception as exc:

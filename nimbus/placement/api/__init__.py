@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
     from nimbus.placement.service import PlacementService
 
-MODULES = ("root", "resource_providers", "inventories", "classes_traits", "aggregates_usages",
-           "allocations", "allocation_candidates", "reshaper")
+# The hot routes first: the router tries routes in this order.
+MODULES = ("allocation_candidates", "allocations", "resource_providers", "inventories",
+           "classes_traits", "aggregates_usages", "reshaper", "root")
 
 
 def api_modules() -> list[ModuleType]:
@@ -36,8 +37,11 @@ def build_fastapi(svc: PlacementService) -> FastAPI:
     # Inside the context middleware, so version errors carry a request id.
     app.user_middleware.append(Middleware(MicroversionMiddleware, versions=VERSIONS,
                                           formatter=format_error))
+    # The routes themselves, not the modules' routers: an included router is matched through a
+    # wrapper per router and route, twice for the router that answers (a third of a claim's
+    # CPU). The modules' routers have no prefix, dependencies or settings of their own.
     for module in api_modules():
-        app.include_router(module.router)
+        app.router.routes.extend(module.router.routes)
     return app
 
 

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from nimbus.placement import aggregates, errors, providers, usages
 from nimbus.placement import schema as s
-from nimbus.placement.api.common import Caller, caller
+from nimbus.placement.api.common import Caller, caller, require_provider
 from nimbus.placement.api.resource_providers import _body
 from nimbus.web.errors import BadRequest, Conflict
 
@@ -38,8 +38,7 @@ async def provider_aggregates(uuid: str, c: Caller = Depends(caller)) -> Respons
 async def set_provider_aggregates(uuid: str, c: Caller = Depends(caller)) -> Response:
     c.require(1)
     c.enforce("resource_providers:aggregates:update")
-    async with c.svc.db.session() as session:
-        await providers.get(session, uuid)
+    await require_provider(c, uuid)
     if c.at_least(19):
         data = await c.body(s.AGGREGATES_1_19)
         uuids, generation = data["aggregates"], data["resource_provider_generation"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from nimbus.placement.schema import GROUP_SUFFIX
 from nimbus.web.errors import BadRequest
 
 router = APIRouter()
+CHUNK = 256  # provider pieces per chunk of the answer
 
 _KINDS = ("resources", "required", "member_of", "in_tree")
 _NUMBERED = re.compile(r"^(resources|required|member_of|in_tree)([1-9][0-9]*)?$")
@@ -173,9 +175,11 @@ def _areq(c: Caller, index: Index, per_rp_ids: dict[int, dict[int, int]],
 
 
 def _render(c: Caller, index: Index, req: Request, found: Found,
-            summarised: list[int]) -> dict[str, Any]:
+            summarised: list[int]) -> list[bytes]:
+    """The answer as JSON in chunks, joined from pieces rendered once per provider and kept
+    across requests (answers at 10,000 providers are megabytes)."""
     nodes = index.nodes
-    areqs: list[Any]
+    out: list[bytes] = []
     if found.flat is not None and found.group is not None:
         # Single-provider answers depend only on the provider and the request's shape: kept
         # across requests (a scheduler asks for the same few flavours again and again).
@@ -186,30 +190,52 @@ def _render(c: Caller, index: Index, req: Request, found: Found,
             if len(index.areq_cache) > 64:
                 index.areq_cache.clear()
             cache = index.areq_cache[shape] = {}
-        areqs = []
-        for rp_id in found.flat:
-            areq = cache.get(rp_id)
-            if areq is None:
-                areq = cache[rp_id] = orjson.Fragment(orjson.dumps(_areq(
-                    c, index, {rp_id: group.resources}, {group.suffix: [rp_id]})))
-            areqs.append(areq)
+
+        def areq(rp_id: int) -> bytes:
+            return orjson.dumps(_areq(c, index, {rp_id: group.resources},
+                                      {group.suffix: [rp_id]}))
+
+        out += _joined(b'{"allocation_requests":[', cache, areq, found.flat)
+        lead = b'],"provider_summaries":{'
     else:
-        areqs = [_areq(c, index, cand.per_rp, cand.mappings) for cand in found.candidates]
+        out.append(b'{"allocation_requests":' + orjson.dumps(
+            [_areq(c, index, cand.per_rp, cand.mappings) for cand in found.candidates]))
+        lead = b',"provider_summaries":{'
     all_classes, traits, nested = c.at_least(27), c.at_least(17), c.at_least(29)
-    flavour = all_classes * 4 + traits * 2 + nested
     asked = {rc for g in req.groups for rc in g.resources}
-    known = index.summaries
-    summaries: dict[str, Any] = {}
-    for rp_id in summarised:
+    # Kept only when every class is shown: otherwise a summary depends on the classes asked.
+    known: dict[int, bytes] = index.summaries.setdefault(
+        all_classes * 4 + traits * 2 + nested, {}) if all_classes else {}
+
+    def summary(rp_id: int) -> bytes:
         node = nodes[rp_id]
-        entry = known.get((rp_id, flavour)) if all_classes else None
-        if entry is None:
-            entry = _summary(index, node, asked, all_classes, traits, nested)
-            if all_classes:
-                # Kept serialised: answers at 10,000 providers are megabytes of JSON.
-                entry = known[(rp_id, flavour)] = orjson.Fragment(orjson.dumps(entry))
-        summaries[node.uuid] = entry
-    return {"allocation_requests": areqs, "provider_summaries": summaries}
+        return orjson.dumps(node.uuid) + b":" + orjson.dumps(
+            _summary(index, node, asked, all_classes, traits, nested))
+
+    out += _joined(lead, known, summary, summarised)
+    out[-1] += b"}}"
+    return out
+
+
+def _joined(lead: bytes, kept: dict[int, bytes], render: Callable[[int], bytes],
+            ids: list[int]) -> list[bytes]:
+    """lead, then the pieces of ids (kept, else rendered and kept) separated by commas, in
+    chunks of CHUNK pieces: tens of kilobytes, as a buffer of megabytes costs more in page
+    faults than in copying, on every request."""
+    try:
+        return _chunks(lead, kept.__getitem__, ids)
+    except KeyError:
+        for rp_id in ids:
+            if rp_id not in kept:
+                kept[rp_id] = render(rp_id)
+        return _chunks(lead, kept.__getitem__, ids)
+
+
+def _chunks(lead: bytes, piece: Callable[[int], bytes], ids: list[int]) -> list[bytes]:
+    if not ids:
+        return [lead]
+    return [(lead if start == 0 else b",") + b",".join(map(piece, ids[start:start + CHUNK]))
+            for start in range(0, len(ids), CHUNK)]
 
 
 def _summary(index: Index, node: Node, asked: set[int], all_classes: bool, traits: bool,
@@ -255,8 +281,8 @@ async def allocation_candidates(c: Caller = Depends(caller)) -> Response:
     gc.disable()
     try:
         found, summarised = find(index, req)
-        body = _render(c, index, req, found, summarised)
+        chunks = _render(c, index, req, found, summarised)
     finally:
         if collecting:
             gc.enable()
-    return c.respond(body)
+    return c.respond_json(chunks)

@@ -70,7 +70,7 @@ async def put_allocations(consumer_uuid: str, c: Caller = Depends(caller)) -> Re
     async def work(session: Any, after: Any) -> None:
         await logic.replace(session, after, index, [write], _options(c), c.svc.writer)
 
-    await c.svc.retrying(work)
+    await c.svc.retrying(work, session=c.svc.writer is None)
     return no_content()
 
 
@@ -85,7 +85,7 @@ async def post_allocations(c: Caller = Depends(caller)) -> Response:
     async def work(session: Any, after: Any) -> None:
         await logic.replace(session, after, index, writes, _options(c), c.svc.writer)
 
-    await c.svc.retrying(work)
+    await c.svc.retrying(work, session=c.svc.writer is None)
     return no_content()
 
 
@@ -98,7 +98,7 @@ async def delete_allocations(consumer_uuid: str, c: Caller = Depends(caller)) ->
         return await logic.delete_consumer(session, after, index, consumer_uuid,
                                            c.svc.writer)
 
-    if not await c.svc.retrying(work, "allocation delete"):
+    if not await c.svc.retrying(work, "allocation delete", session=c.svc.writer is None):
         raise NotFound(f"No allocations for consumer '{consumer_uuid}'")
     return no_content()
 

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from nimbus.placement import errors, providers, traits
 from nimbus.placement import resource_classes as classes
 from nimbus.placement import schema as s
-from nimbus.placement.api.common import Caller, caller, no_content
+from nimbus.placement.api.common import Caller, caller, no_content, require_provider
 from nimbus.placement.api.resource_providers import _body
 from nimbus.web.errors import BadRequest, Conflict, NotFound
 
@@ -147,8 +147,7 @@ async def provider_traits(uuid: str, c: Caller = Depends(caller)) -> Response:
 async def set_provider_traits(uuid: str, c: Caller = Depends(caller)) -> Response:
     c.require(6)
     c.enforce("resource_providers:traits:update")
-    async with c.svc.db.session() as session:
-        await providers.get(session, uuid)
+    await require_provider(c, uuid)
     data = await c.body(s.PROVIDER_TRAITS)
     try:
         async with c.svc.write() as (session, after):

@@ -7,13 +7,13 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from fastapi import Depends
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from nimbus.common.context import RequestContext
 from nimbus.common.timeutils import aware, utcnow
-from nimbus.placement import errors
+from nimbus.placement import errors, providers
 from nimbus.placement.candidates import Group
 from nimbus.placement.index import Index
 from nimbus.placement.schema import Schema, is_uuid, validate
@@ -82,11 +82,52 @@ class Caller:
 
     def respond(self, body: Any, status: int = 200, *, modified: Any = None,
                 headers: dict[str, str] | None = None) -> Response:
+        return json_response(body, status, self._headers(modified, headers))
+
+    def respond_json(self, chunks: list[bytes], status: int = 200, *, modified: Any = None,
+                     headers: dict[str, str] | None = None) -> Response:
+        """respond() for a body already serialised, in one or more chunks."""
+        if len(chunks) == 1:
+            return Response(chunks[0], status_code=status, media_type="application/json",
+                            headers=self._headers(modified, headers))
+        return JsonChunks(chunks, status, self._headers(modified, headers))
+
+    def _headers(self, modified: Any, headers: dict[str, str] | None) -> dict[str, str] | None:
         extra = dict(headers or {})
         if self.at_least(15):
             extra["last-modified"] = http_date(modified)
             extra["cache-control"] = "no-cache"
-        return json_response(body, status, extra or None)
+        return extra or None
+
+
+class JsonChunks(Response):
+    """A JSON body sent as the chunks it was built in, its length announced up front."""
+
+    media_type = "application/json"
+
+    def __init__(self, chunks: list[bytes], status: int, headers: dict[str, str] | None
+                 ) -> None:
+        self.status_code = status
+        self.background = None
+        self.chunks = chunks
+        self.init_headers({**(headers or {}), "content-length": str(sum(map(len, chunks)))})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        last = len(self.chunks) - 1
+        for i, chunk in enumerate(self.chunks):
+            await send({"type": "http.response.body", "body": chunk, "more_body": i < last})
+
+
+async def require_provider(c: Caller, uuid: str) -> None:
+    """404 for an unknown provider before the body is read (upstream's order). A provider the
+    index knows needs no trip to the database; the write that follows reads it again anyway
+    (and answers 404 should it have gone meanwhile)."""
+    if uuid in c.svc.index.by_uuid:
+        return
+    async with c.svc.db.session() as session:
+        await providers.get(session, uuid)
 
 
 def http_date(when: Any = None) -> str:
@@ -98,7 +139,13 @@ def service(request: Request) -> PlacementService:
     return svc
 
 
-async def caller(request: Request, ctx: RequestContext = Depends(request_context)) -> Caller:
+async def caller(request: Request) -> Caller:
+    """FastAPI dependency: the caller, or 401 (request_context's check, without a second
+    dependency to solve on every request)."""
+    ctx: RequestContext | None = request.scope.get("nimbus.context")
+    if ctx is None or ctx.user_id is None:
+        await request_context(request)  # raises its 401
+    assert ctx is not None
     return Caller(request, ctx, service(request))
 
 

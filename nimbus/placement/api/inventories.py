@@ -10,7 +10,7 @@ from starlette.responses import Response
 from nimbus.placement import errors, providers
 from nimbus.placement import inventories as logic
 from nimbus.placement import schema as s
-from nimbus.placement.api.common import Caller, caller, no_content
+from nimbus.placement.api.common import Caller, caller, no_content, require_provider
 from nimbus.placement.api.resource_providers import _body
 from nimbus.web.errors import BadRequest, Conflict, NotFound
 
@@ -52,8 +52,7 @@ async def list_inventories(uuid: str, c: Caller = Depends(caller)) -> Response:
 @router.put(BASE, openapi_extra=_body(s.INVENTORIES_PUT))
 async def set_inventories(uuid: str, c: Caller = Depends(caller)) -> Response:
     c.enforce("resource_providers:inventories:update")
-    async with c.svc.db.session() as session:
-        await providers.get(session, uuid)
+    await require_provider(c, uuid)
     data = await c.body(s.INVENTORIES_PUT)
     wanted = {rc: logic.with_defaults(inv) for rc, inv in data["inventories"].items()}
 
@@ -80,8 +79,7 @@ async def delete_inventories(uuid: str, c: Caller = Depends(caller)) -> Response
 @router.post(BASE, openapi_extra=_body(s.INVENTORY_POST))
 async def create_inventory(uuid: str, c: Caller = Depends(caller)) -> Response:
     c.enforce("resource_providers:inventories:create")
-    async with c.svc.db.session() as session:
-        await providers.get(session, uuid)
+    await require_provider(c, uuid)
     data = await c.body(s.INVENTORY_POST)
     rc = data["resource_class"]
     record = logic.with_defaults(data)
@@ -117,8 +115,7 @@ async def show_inventory(uuid: str, resource_class: str, c: Caller = Depends(cal
 async def update_inventory(uuid: str, resource_class: str, c: Caller = Depends(caller)
                            ) -> Response:
     c.enforce("resource_providers:inventories:update")
-    async with c.svc.db.session() as session:
-        await providers.get(session, uuid)
+    await require_provider(c, uuid)
     data = await c.body(s.INVENTORY_PUT)
     record = logic.with_defaults(data)
 

@@ -19,6 +19,7 @@ from nimbus.placement.api.common import (
     parse_member_of,
     parse_required,
     parse_resources,
+    require_provider,
 )
 from nimbus.placement.candidates import filter_providers
 from nimbus.placement.providers import Provider
@@ -116,8 +117,7 @@ async def show_provider(uuid: str, c: Caller = Depends(caller)) -> Response:
 @router.put("/resource_providers/{uuid}", openapi_extra=_body(s.PROVIDER_PUT_1_14))
 async def update_provider(uuid: str, c: Caller = Depends(caller)) -> Response:
     c.enforce("resource_providers:update")
-    async with c.svc.db.session() as session:
-        await providers.get(session, uuid)
+    await require_provider(c, uuid)
     data = await c.body(s.PROVIDER_PUT_1_14 if c.at_least(14) else s.PROVIDER_PUT)
     async with c.svc.write() as (session, after):
         rp = await providers.get(session, uuid)
