@@ -20,14 +20,6 @@ from bench.common import BenchCloud, wrk
 TOTAL_PORTS = 10_000
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _client(cloud: BenchCloud, token: str) -> httpx.Client:
     return httpx.Client(base_url=f"{cloud.url}/network/v2.0",
                         headers={"X-Auth-Token": token}, timeout=120)
@@ -86,7 +78,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     args = parser.parse_args()
 
-    cloud = BenchCloud(port=_free_port()).start()
+    cloud = BenchCloud().start()
     print(f"nimbus up ready: {cloud.ready_seconds:.2f} s")
     try:
         token = cloud.token()

@@ -77,3 +77,30 @@ class NetworkClient(ServiceClient):
         body = await self.get_json("/v2.0/floatingips", ctx=ctx, params=params)
         fips: list[dict[str, Any]] = body["floatingips"]
         return fips
+
+    async def subnets(self, params: dict[str, Any], *,
+                      ctx: RequestContext | None = None) -> list[dict[str, Any]]:
+        body = await self.get_json("/v2.0/subnets", ctx=ctx, params=params)
+        subnets: list[dict[str, Any]] = body["subnets"]
+        return subnets
+
+    async def subnet(self, subnet_id: str, *,
+                     ctx: RequestContext | None = None) -> dict[str, Any] | None:
+        try:
+            body = await self.get_json(f"/v2.0/subnets/{subnet_id}", ctx=ctx)
+        except RemoteApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        subnet: dict[str, Any] = body["subnet"]
+        return subnet
+
+    async def auto_allocated_topology(self, project_id: str, *, dry_run: bool = False,
+                                      ctx: RequestContext | None = None) -> dict[str, Any]:
+        """The project's auto-allocated topology ({"id": network id, "project_id"}), made on
+        the first call; dry_run only checks that one could be made (409 when not)."""
+        params = {"fields": "dry-run"} if dry_run else None
+        body = await self.get_json(f"/v2.0/auto-allocated-topology/{project_id}", ctx=ctx,
+                                   params=params)
+        topology: dict[str, Any] = body["auto_allocated_topology"]
+        return topology

@@ -111,6 +111,29 @@ async def schedule_network(session: AsyncSession, svc: NetworkService, network_i
                                             kind="dhcp"))
 
 
+async def dhcp_networks_for_host(session: AsyncSession, svc: NetworkService,
+                                 host: str) -> list[str]:
+    """The networks the DHCP agent on `host` serves (its resync). Networks with a
+    DHCP-enabled subnet that no DHCP agent serves go to it first, as upstream's automatic
+    scheduling does (the bootstrap network exists before any agent does)."""
+    from nimbus.network.rpc import is_alive
+
+    agent = (await session.scalars(select(Agent).where(
+        Agent.agent_type == DHCP, Agent.host == host))).first()
+    if agent is None:
+        return []
+    if agent.admin_state_up and is_alive(svc, agent):
+        served = select(NetworkAgentBinding.resource_id).where(
+            NetworkAgentBinding.kind == "dhcp")
+        for network_id in (await session.scalars(select(Subnet.network_id).where(
+                Subnet.enable_dhcp.is_(True), Subnet.network_id.not_in(served))
+                .distinct())).all():
+            session.add(NetworkAgentBinding(agent_id=agent.id, resource_id=network_id,
+                                            kind="dhcp"))
+        await session.flush()
+    return await bound_ids(session, agent.id, "dhcp")
+
+
 # -- IP availability ---------------------------------------------------------------------------
 def _total(subnet: Subnet) -> int:
     if subnet.ip_version == 6 and ipam.is_auto_address(subnet):

@@ -11,6 +11,8 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "agent": ("agent", "The agent management extension."),
     "allowed-address-pairs": ("Allowed Address Pairs",
                               "Provides allowed address pairs"),
+    "auto-allocated-topology": ("Auto Allocated Topology Services", "Auto Allocated "
+                                "Topology Services."),
     "availability_zone": ("Availability Zone", "The availability zone extension."),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external "
                 "application"),
@@ -44,6 +46,8 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
                                "substring filtering when listing ports"),
     "l3_agent_scheduler": ("L3 Agent Scheduler", "Schedule routers among l3 agents"),
     "l2_adjacency": ("L2 Adjacency", "Display L2 Adjacency for Neutron Networks."),
+    "multi-provider": ("Multi Provider Network", "Expose mapping of virtual networks to "
+                       "multiple physical networks"),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "net-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for a "
                          "network resource."),
@@ -75,6 +79,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
                "Neutron networks and access to external networks via a NAT gateway."),
     "router_availability_zone": ("Router Availability Zone", "Availability zone support for "
                                  "router."),
+    "segment": ("Segment", "Segments extension."),
     "security-group": ("security-group", "The security groups extension."),
     "security-groups-remote-address-group": ("Remote address group id field for security "
                                              "group rules", "Add new field of remote "

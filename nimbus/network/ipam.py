@@ -8,12 +8,13 @@ stays the last word if anything else inserts behind our back.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +25,7 @@ Range = tuple[int, int]
 SLAAC_MODES = ("slaac", "dhcpv6-stateless")
 PROBES = 32
 SCAN_LIMIT = 4096
+ALLOCATIONS = cast(Table, IPAllocation.__table__)  # for plain INSERTs, without the unit of work
 
 
 def network_of(subnet: Subnet) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -61,8 +63,14 @@ def as_pool(r: Range, version: int) -> dict[str, str]:
 
 
 def ranges_of(subnet: Subnet) -> list[Range]:
-    return [(int(ipaddress.ip_address(p["start"])), int(ipaddress.ip_address(p["end"])))
-            for p in subnet.allocation_pools or []]
+    return list(_ranges(tuple((p["start"], p["end"]) for p in subnet.allocation_pools or [])))
+
+
+@functools.lru_cache(maxsize=4096)
+def _ranges(pools: tuple[tuple[str, str], ...]) -> tuple[Range, ...]:
+    """Pools as integer ranges (parsed once: every port create asks)."""
+    return tuple((int(ipaddress.ip_address(start)), int(ipaddress.ip_address(end)))
+                 for start, end in pools)
 
 
 def pool_size(subnet: Subnet) -> int:
@@ -151,8 +159,9 @@ async def allocate_any(session: AsyncSession, subnet: Subnet, port_id: str,
     make = ipaddress.IPv4Address if subnet.ip_version == 4 else ipaddress.IPv6Address
     if blind and total > SCAN_LIMIT:
         address = _random(ranges, total, make)
-        session.add(IPAllocation(subnet_id=subnet.id, ip_address=address,
-                                 network_id=subnet.network_id, port_id=port_id))
+        await session.execute(insert(ALLOCATIONS), [{
+            "subnet_id": subnet.id, "ip_address": address, "network_id": subnet.network_id,
+            "port_id": port_id}])
         return address
     for _ in range(4):
         if total > SCAN_LIMIT:

@@ -29,12 +29,6 @@ def _az_hints(value: Any, field: str) -> list[str]:
     return hints
 
 
-def _segments(value: Any, field: str) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or not all(isinstance(s, dict) for s in value):
-        raise invalid_input(f"'{value}' is not a list of segments")
-    return value
-
-
 SPEC = {
     "name": v.Attr(v.name255), "description": v.Attr(v.name255),
     "admin_state_up": v.Attr(v.boolean), "shared": v.Attr(v.boolean),
@@ -44,7 +38,7 @@ SPEC = {
     "provider:network_type": v.Attr(v.name255),
     "provider:physical_network": v.Attr(v.nullable(v.name255)),
     "provider:segmentation_id": v.Attr(v.nullable(lambda x, f: v.integer(x, f, 0))),
-    "segments": v.Attr(_segments),
+    "segments": v.Attr(segments.parse_segments),
     "availability_zone_hints": v.Attr(_az_hints, put=False),
     "dns_domain": v.Attr(v.name255),
     "tenant_id": v.Attr(v.project, put=False), "project_id": v.Attr(v.project, put=False),
@@ -110,17 +104,9 @@ def project_for(ctx: RequestContext, data: dict[str, Any]) -> str:
 async def create(session: AsyncSession, svc: NetworkService, ctx: RequestContext,
                  data: dict[str, Any], project_id: str) -> Network:
     settings = svc.settings
-    segs = data.pop("segments", None)
-    if segs:
-        if len(segs) != 1:
-            raise invalid_input("only one segment per network is supported")
-        for key, value in segs[0].items():
-            if key not in ("provider:network_type", "provider:physical_network",
-                           "provider:segmentation_id"):
-                raise invalid_input(f"unknown segment attribute '{key}'")
-            data[key] = value
-    kind, physnet, seg = await segments.allocate(session, settings, data)
-    max_mtu = segments.mtu_for(settings, kind)
+    chosen = await segments.allocate_network(session, settings, data)
+    kind, physnet, seg = chosen[0]
+    max_mtu = segments.max_mtu(settings, chosen)
     mtu = data.get("mtu", max_mtu)
     if mtu > max_mtu:
         raise invalid_input(f"Requested MTU is too big, maximum is {max_mtu}")
@@ -140,6 +126,7 @@ async def create(session: AsyncSession, svc: NetworkService, ctx: RequestContext
         await _clear_default(session)
     session.add(net)
     await session.flush()
+    segments.add_rows(session, net.id, chosen)
     if net.shared:
         _wildcard(session, net, "access_as_shared")
     if net.external:
@@ -168,14 +155,7 @@ async def _clear_default(session: AsyncSession) -> None:
 
 async def update(session: AsyncSession, svc: NetworkService, net: Network,
                  data: dict[str, Any]) -> None:
-    for key in ("provider:network_type", "provider:physical_network",
-                "provider:segmentation_id", "segments"):
-        if key in data:
-            current = {"provider:network_type": net.network_type,
-                       "provider:physical_network": net.physical_network or None,
-                       "provider:segmentation_id": net.segmentation_id}.get(key)
-            if data[key] != current:
-                raise invalid_input("Plugin does not support updating provider attributes")
+    await _check_provider_update(session, net, data)
     for key in ("name", "description", "admin_state_up", "port_security_enabled",
                 "dns_domain"):
         if key in data:
@@ -216,6 +196,22 @@ async def update(session: AsyncSession, svc: NetworkService, net: Network,
     standard.bump(net)
 
 
+async def _check_provider_update(session: AsyncSession, net: Network,
+                                 data: dict[str, Any]) -> None:
+    """Provider attributes and segments may be given on update only unchanged."""
+    if not any(k in data for k in (*segments.PROVIDER_KEYS, "segments")):
+        return
+    current = (await segments.of_networks(session, [net.id])).get(net.id, [])
+    views = [segments.provider_view(s) for s in current]
+    for key in segments.PROVIDER_KEYS:
+        if key in data and (len(views) != 1 or data[key] != views[0][key]):
+            raise invalid_input("Plugin does not support updating provider attributes")
+    if "segments" in data:
+        wanted = [{k: seg.get(k) for k in segments.PROVIDER_KEYS} for seg in data["segments"]]
+        if wanted != views:
+            raise invalid_input("Plugin does not support updating provider attributes")
+
+
 async def _check_unshare(session: AsyncSession, net: Network) -> None:
     others = await session.scalar(select(func.count()).select_from(Port).where(
         Port.network_id == net.id, Port.project_id != net.project_id,
@@ -254,6 +250,7 @@ async def delete_network(session: AsyncSession, net: Network) -> list[str]:
     await session.execute(delete(RBACPolicy).where(
         RBACPolicy.object_type == "network", RBACPolicy.object_id == net.id))
     await standard.drop_tags(session, net.id)
+    await segments.drop_network(session, net.id)
     await session.delete(net)
     return owned
 
@@ -267,6 +264,8 @@ class Extras:
         self.scopes: dict[str, dict[int, str | None]] = {}
         self.tags: dict[str, list[str]] = {}
         self.shared_to_me: set[str] = set()
+        # Only for networks of several segments (one segment shows as provider:*).
+        self.segments: dict[str, list[dict[str, Any]]] = {}
 
 
 async def extras(session: AsyncSession, ctx: RequestContext,
@@ -284,6 +283,9 @@ async def extras(session: AsyncSession, ctx: RequestContext,
         if scope:
             out.scopes.setdefault(net_id, {})[version] = scope
     out.tags = await standard.tags_of(session, ids)
+    for net_id, segs in (await segments.of_networks(session, ids)).items():
+        if len(segs) > 1:
+            out.segments[net_id] = [segments.provider_view(s) for s in segs]
     if not ctx.is_admin:
         out.shared_to_me = set((await session.scalars(select(RBACPolicy.object_id).where(
             RBACPolicy.object_type == "network", RBACPolicy.action == "access_as_shared",
@@ -316,6 +318,11 @@ def render(net: Network, ex: Extras, hidden: set[str] = frozenset()) -> dict[str
         "provider:segmentation_id": net.segmentation_id,
         "tags": ex.tags.get(net.id, []),
     })
+    if net.id in ex.segments:
+        # As upstream: a network of several segments shows them instead of provider:*.
+        for key in segments.PROVIDER_KEYS:
+            del body[key]
+        body["segments"] = ex.segments[net.id]
     for key in hidden:
         body.pop(key, None)
     return body

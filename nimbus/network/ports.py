@@ -6,10 +6,12 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, literal, select, union_all
+from sqlalchemy import Table, delete, insert, literal, select, union_all
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from nimbus.common.context import RequestContext
 from nimbus.common.ids import new_uuid
@@ -39,6 +41,7 @@ COLUMNS: query.Columns = {
     "revision_number": Port.revision_number, "created_at": Port.created_at,
     "updated_at": Port.updated_at,
 }
+_PORT_GROUPS = cast(Table, PortSecurityGroup.__table__)
 # Ports whose life the network service runs itself: no security groups, no direct delete.
 SERVICE_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip",
                   "network:router_interface_distributed", "network:ha_router_replicated_interface",
@@ -216,16 +219,39 @@ async def create(session: AsyncSession, svc: NetworkService, ctx: RequestContext
         port.mac_address = new_mac(svc.settings.base_mac)
     port.allowed_address_pairs = _fill_pair_macs(pairs, port.mac_address)
     bind(port, net)
-    session.add(port)
-    await session.flush()  # the port row first: its addresses and groups refer to it
+    await insert_row(session, port)  # the port row first: its addresses and groups refer to it
     ips = await allocate_ips(session, net, port, data.get("fixed_ips"), subnets, sparse)
-    for sg in groups:
-        session.add(PortSecurityGroup(port_id=port.id, security_group_id=sg))
+    if groups:
+        await session.execute(insert(_PORT_GROUPS), [
+            {"port_id": port.id, "security_group_id": sg} for sg in groups])
     if data.get("tags"):
         await standard.set_tags(session, port.id, data["tags"])
     # What rendering the new port needs, known without asking the database again.
     port.fresh = {"ips": ips, "groups": groups, "tags": list(data.get("tags") or [])}
     return port
+
+
+async def insert_row(session: AsyncSession, row: Any) -> None:
+    """INSERT a new ORM object at once, without a flush of the unit of work (a third of a
+    port create's CPU), and keep it in the session as persistent and clean: later changes to
+    it are flushed as UPDATEs as usual. Every column gets its value (the column default when
+    unset) on the object too, so that nothing is left to load lazily."""
+    values: dict[str, Any] = {}
+    state = row.__dict__
+    for prop in sa_inspect(type(row)).column_attrs:
+        column = prop.columns[0]
+        if prop.key in state:
+            value = state[prop.key]
+        elif column.default is not None and column.default.is_callable:
+            value = column.default.arg(None)  # type: ignore[attr-defined]
+            setattr(row, prop.key, value)
+        else:
+            value = getattr(column.default, "arg", None)
+            setattr(row, prop.key, value)
+        values[column.key] = value
+    await session.execute(insert(type(row).__table__), [values])
+    make_transient_to_detached(row)
+    session.add(row)
 
 
 async def _free_mac(session: AsyncSession, svc: NetworkService, network_id: str,
@@ -262,7 +288,8 @@ def bind(port: Port, net: Network) -> None:
 async def update(session: AsyncSession, svc: NetworkService, ctx: RequestContext,
                  port: Port, net: Network, data: dict[str, Any]) -> dict[str, Any]:
     """Apply a change; returns what the agent boundary must know (old host and state)."""
-    before = {"host": port.binding_host_id, "status": port.status}
+    before = {"host": port.binding_host_id, "status": port.status,
+              "migrating_to": (port.binding_profile or {}).get("migrating_to")}
     for key in ("name", "description", "admin_state_up", "device_id", "device_owner",
                 "dns_name", "propagate_uplink_status"):
         if key in data:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from sqlalchemy import select
 from nimbus.bus import Server, Target
 from nimbus.common.ids import new_uuid
 from nimbus.common.timeutils import aware, utcnow
-from nimbus.network import standard, wiring
+from nimbus.network import l2pop, standard, wiring
 from nimbus.network.models import Agent, Port
 
 if TYPE_CHECKING:
@@ -75,11 +76,18 @@ class ServerEndpoint:
             agent_id = row.id
         if agent["agent_type"] == "DHCP agent":
             self.svc.dhcp_hosts.clear()
+        if agent["agent_type"] == AGENT_TYPES["l2"] and agent.get("start_flag"):
+            self.svc.after(l2pop.agent_started(self.svc, agent["host"]))
         return agent_id
 
     async def update_port_status(self, context: dict[str, Any], port_id: str, status: str,
-                                 host: str | None = None) -> bool:
-        return await port_status(self.svc, port_id, status, host)
+                                 host: str | None = None, reason: str | None = None,
+                                 agent: str | None = None) -> bool:
+        """`reason`: why an agent reports ERROR (logged and put in the notification);
+        `agent`: the kind of agent reporting ("dhcp" may clear a DHCP port's ERROR)."""
+        if reason:
+            LOG.warning("agent on %s reports port %s %s: %s", host, port_id, status, reason)
+        return await port_status(self.svc, port_id, status, host, reason, agent=agent)
 
     async def get_host_wiring(self, context: dict[str, Any], host: str) -> list[dict[str, Any]]:
         async with self.svc.db.session() as session:
@@ -87,15 +95,25 @@ class ServerEndpoint:
 
     async def get_network_dhcp(self, context: dict[str, Any],
                                network_id: str) -> dict[str, Any]:
-        async with self.svc.db.session() as session:
-            return await wiring.dhcp_for_network(session, network_id)
+        from nimbus.network.dhcp_ports import network_payload
 
-    async def get_routers(self, context: dict[str, Any], host: str) -> list[dict[str, Any]]:
-        """Everything the L3 agent on `host` must build (its resync)."""
+        async with self.svc.db.session() as session:
+            return await network_payload(session, self.svc, network_id)
+
+    async def get_dhcp_networks(self, context: dict[str, Any], host: str) -> list[str]:
+        """The ids of the networks the DHCP agent on `host` serves (its resync)."""
+        from nimbus.network.agent_state import dhcp_networks_for_host
+
+        async with self.svc.db.transaction() as session:
+            return await dhcp_networks_for_host(session, self.svc, host)
+
+    async def get_routers(self, context: dict[str, Any], host: str,
+                          router_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """Everything the L3 agent on `host` must build (its resync), or those of its
+        routers in `router_ids`."""
         from nimbus.network import l3wiring
 
-        async with self.svc.db.session() as session:
-            return await l3wiring.routers_for_host(session, host)
+        return await l3wiring.resync(self.svc, host, router_ids)
 
     async def get_dhcp_port(self, context: dict[str, Any], network_id: str,
                             host: str) -> dict[str, Any]:
@@ -110,7 +128,8 @@ async def serve(svc: NetworkService) -> list[Server]:
 
 
 async def port_status(svc: NetworkService, port_id: str, status: str,
-                      host: str | None) -> bool:
+                      host: str | None, reason: str | None = None, *,
+                      agent: str | None = None) -> bool:
     if status not in ("ACTIVE", "DOWN", "BUILD", "ERROR"):
         return False
     async with svc.db.transaction() as session:
@@ -119,11 +138,15 @@ async def port_status(svc: NetworkService, port_id: str, status: str,
             return False
         if port.status == status:
             return True
+        if port.status == "ERROR" and port.device_owner == "network:dhcp" and agent != "dhcp":
+            return True  # its dnsmasq failed: only the DHCP agent clears that
         port.status = status
         standard.bump(port)
         device_id, owner = port.device_id, port.device_owner
         body = {"id": port.id, "status": status, "network_id": port.network_id,
                 "device_id": device_id, "device_owner": owner}
+        if reason:
+            body["status_reason"] = reason
     await svc.notify("port.update.end", {"port": body})
     if owner.startswith("compute:") and device_id and status in ("ACTIVE", "DOWN"):
         name = "network-vif-plugged" if status == "ACTIVE" else "network-vif-unplugged"
@@ -138,23 +161,54 @@ async def port_status(svc: NetworkService, port_id: str, status: str,
 
 
 async def send_port_updates(svc: NetworkService, port_ids: list[str],
-                            old_host: str | None = None) -> None:
+                            old_host: str | None = None,
+                            old_migrating_to: str | None = None) -> None:
+    """Wire the ports where they are bound, and also on the host a live migration moves
+    them to (binding:profile migrating_to), so the guest's new tap is on its bridge before
+    the switch-over; unwire them where they no longer belong."""
     async with svc.db.session() as session:
         ports = (await session.scalars(select(Port).where(Port.id.in_(port_ids)))).all()
+        migrating = {p.id: (p.binding_profile or {}).get("migrating_to") for p in ports}
         wired = await wiring.for_ports(session, ports)
     for item in wired:
-        host = item["host"]
-        if old_host and old_host != host:
-            await _cast(svc, old_host, "port_delete", port_id=item["port_id"],
-                        network_id=item["network"]["id"])
-        if host:
+        targets = {h for h in (item["host"], migrating.get(item["port_id"])) if h}
+        for gone in {old_host, old_migrating_to} - targets:
+            if gone:
+                await _cast(svc, gone, "port_delete", port_id=item["port_id"],
+                            network_id=item["network"]["id"])
+        for host in sorted(targets):
             await _cast(svc, host, "port_update", port=item)
+    await _l2pop(l2pop.ports_updated(svc, wired, old_host))
+    await send_members_updated(svc)
 
 
 async def send_port_delete(svc: NetworkService, port_id: str, network_id: str,
                            host: str) -> None:
     if host:
         await _cast(svc, host, "port_delete", port_id=port_id, network_id=network_id)
+        await _l2pop(l2pop.port_removed(svc, port_id, network_id, host))
+    await send_members_updated(svc)
+
+
+async def send_members_updated(svc: NetworkService) -> None:
+    """Ports came, went or changed: the hosts whose rules list the addresses of remote
+    groups hear `security_groups_updated` with no group named ("members changed")."""
+    try:
+        async with svc.db.session() as session:
+            hosts = await wiring.hosts_with_remote_rules(session)
+    except Exception:
+        LOG.exception("could not find the hosts with remote group rules")
+        return
+    for host in hosts:
+        await _cast(svc, host, "security_groups_updated", security_groups=[])
+
+
+async def _l2pop(work: Coroutine[Any, Any, None]) -> None:
+    """Forwarding entries for the other hosts of a tunneled network (nimbus/network/l2pop)."""
+    try:
+        await work
+    except Exception:
+        LOG.exception("could not update forwarding entries")
 
 
 async def send_security_groups_updated(svc: NetworkService, sg_ids: list[str]) -> None:
@@ -200,7 +254,9 @@ async def send_dhcp_update(svc: NetworkService, network_ids: list[str]) -> None:
             svc.dhcp_hosts[network_id] = (time.monotonic() + DHCP_CACHE_SECONDS, hosts)
             if not hosts:
                 continue
-            payload = await wiring.dhcp_for_network(session, network_id)
+            from nimbus.network.dhcp_ports import network_payload
+
+            payload = await network_payload(session, svc, network_id)
         for host in hosts:
             try:
                 await svc.cloud.bus.cast(Target(DHCP_TOPIC, server=host), "network_update",
@@ -220,6 +276,8 @@ async def send_router_update(svc: NetworkService, router_ids: list[str]) -> None
     for router_id in set(router_ids):
         async with svc.db.transaction() as session:
             hosts = await l3wiring.schedule(session, svc, router_id)
+            moved = await l3wiring.bind_ports(session, router_id, hosts[0]) if hosts else []
+        await l3wiring.announce_bound(svc, moved)
         if not hosts:
             continue
         async with svc.db.session() as session:

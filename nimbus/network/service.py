@@ -51,6 +51,8 @@ class NetworkService:
         self.dhcp_hosts: dict[str, tuple[float, list[str]]] = {}
         self.hidden_cache: dict[tuple[Any, ...], set[str]] = {}
         self.plans = PlanCache()
+        self._bootstrap_task: asyncio.Task[None] | None = None
+        self.bootstrap_lock = asyncio.Lock()
 
     async def start(self, cloud: Cloud) -> None:
         from nimbus.network import bootstrap
@@ -69,6 +71,8 @@ class NetworkService:
         if self.settings.bootstrap:
             await bootstrap.public_network(self)
         self._servers = await serve(self)
+        if self.settings.bootstrap:
+            self._bootstrap_task = asyncio.create_task(bootstrap.admin_project_at_start(self))
 
     def app(self) -> ASGIApp:
         from nimbus.network.api import build_app
@@ -76,6 +80,9 @@ class NetworkService:
         return build_app(self)
 
     async def stop(self) -> None:
+        if self._bootstrap_task is not None:
+            self._bootstrap_task.cancel()
+            self._bootstrap_task = None
         if self._background:
             await asyncio.wait(list(self._background), timeout=5)
         for server in self._servers:
@@ -89,13 +96,14 @@ class NetworkService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def ports_changed(self, ports: list[dict[str, Any]], old_host: str | None = None) -> None:
+    async def ports_changed(self, ports: list[dict[str, Any]], old_host: str | None = None,
+                            old_migrating_to: str | None = None) -> None:
         """After a commit: tell the agents of the hosts involved what to wire."""
         from nimbus.network import rpc
 
         ids = [p["id"] for p in ports if p.get("binding:host_id") or old_host]
         if ids:
-            await rpc.send_port_updates(self, ids, old_host)
+            await rpc.send_port_updates(self, ids, old_host, old_migrating_to)
         await rpc.send_dhcp_update(self, [p["network_id"] for p in ports])
 
     async def port_deleted(self, port_id: str, network_id: str, host: str) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nimbus.common.context import RequestContext
 from nimbus.common.ids import new_uuid
-from nimbus.network import access, ipam, networks, query, standard, subnetpools
+from nimbus.network import access, ipam, networks, query, segments, standard, subnetpools
 from nimbus.network import validators as v
 from nimbus.network.errors import bad_request, conflict, in_use, invalid_input, not_found
 from nimbus.network.models import IPAllocation, Network, Port, Subnet
@@ -172,6 +172,7 @@ async def create(session: AsyncSession, svc: NetworkService, ctx: RequestContext
     if data.get("allocation_pools"):
         _check_pools(net_cidr, pools, gateway)
     _check_lists(data)
+    await segments.check_subnet_segment(session, net.id, data.get("segment_id"))
     subnet = Subnet(
         id=new_uuid(), project_id=project_id, name=data.get("name", ""),
         description=data.get("description", ""), network_id=net.id, ip_version=version,

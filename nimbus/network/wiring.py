@@ -1,15 +1,17 @@
 """What a host must wire for its ports, computed by the server and sent to that host's agent:
 the port (MAC, addresses, network segment, bridge), its security group rules with remote
-groups resolved to addresses, and its allowed address pairs."""
+groups resolved to addresses, its allowed address pairs, and for tunneled networks where the
+network's ports on other hosts live (l2pop entries, key "fdb")."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nimbus.network import l2pop
 from nimbus.network.models import (
     AddressGroup,
     IPAllocation,
@@ -53,6 +55,7 @@ async def for_ports(session: AsyncSession, ports: Sequence[Port]) -> list[dict[s
             PortSecurityGroup.port_id.in_(ids)))).all():
         groups.setdefault(pid, []).append(sg)
     rules = await _rules(session, {sg for sgs in groups.values() for sg in sgs})
+    fdb = await l2pop.entries(session, net_ids)
     out = []
     for port in ports:
         net = nets.get(port.network_id)
@@ -76,6 +79,7 @@ async def for_ports(session: AsyncSession, ports: Sequence[Port]) -> list[dict[s
             "security_groups": port_groups,
             "security_group_rules": [r for sg in port_groups for r in rules.get(sg, [])],
             "host": port.binding_host_id,
+            "fdb": [e for e in fdb.get(net.id, []) if e["host"] != port.binding_host_id],
         })
     return out
 
@@ -113,6 +117,18 @@ async def _rules(session: AsyncSession, sg_ids: set[str]) -> dict[str, list[dict
             if r.remote_address_group_id else None,
             "stateful": stateful.get(r.security_group_id, True)})
     return out
+
+
+async def hosts_with_remote_rules(session: AsyncSession) -> list[str]:
+    """Hosts with bound ports in security groups whose rules name a remote group or address
+    group: their rules list addresses that change when ports come and go."""
+    groups = select(SecurityGroupRule.security_group_id).where(or_(
+        SecurityGroupRule.remote_group_id.is_not(None),
+        SecurityGroupRule.remote_address_group_id.is_not(None)))
+    return sorted((await session.scalars(select(Port.binding_host_id).join(
+        PortSecurityGroup, PortSecurityGroup.port_id == Port.id).where(
+        PortSecurityGroup.security_group_id.in_(groups), Port.binding_host_id != "")
+        .distinct())).all())
 
 
 async def for_host(session: AsyncSession, host: str) -> list[dict[str, Any]]:

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 # Order matters where paths overlap: the generic tag routes come last.
 MODULES = ("networks", "subnets", "ports", "security_groups", "routers", "floatingips", "pools",
-           "agents", "address_groups", "metering", "quotas", "meta")
+           "agents", "address_groups", "metering", "quotas", "segments", "auto_topology",
+           "meta")
 
 
 def api_modules() -> list[ModuleType]:

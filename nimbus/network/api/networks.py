@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
@@ -17,6 +19,7 @@ from nimbus.network.errors import conflict
 from nimbus.web.responses import no_content
 
 router = APIRouter()
+ATTEMPTS = 10
 
 
 def _target(net: Any) -> dict[str, Any]:
@@ -28,15 +31,17 @@ async def create_networks(body: dict[str, Any] = Body(...),
                           c: Caller = Depends(caller)) -> Response:
     items, bulk = bulk_bodies(body, "network", "networks")
     parsed = [v.parse(logic.SPEC, item, "network", "create") for item in items]
-    for attempt in range(5):
+    for attempt in range(ATTEMPTS):
         try:
             bodies = await _create(c, [dict(d) for d in parsed])
             break
         except IntegrityError:
-            # Another request took the same segmentation id meanwhile: choose again.
-            if attempt == 4:
+            # Another request took the same segmentation id meanwhile: choose again, a little
+            # later so that a burst of creates spreads out.
+            if attempt == ATTEMPTS - 1:
                 raise conflict("The network could not be created because of concurrent "
                                "changes; try again.", "HTTPConflict") from None
+            await asyncio.sleep(random.uniform(0, 0.01 * (attempt + 1)))
     c.changed()
     for b in bodies:
         await notify(c, "network.create.end", "network", b)

@@ -15,6 +15,7 @@ from nimbus.network.api.base import created, listed, notify, shown
 from nimbus.network.api.common import Caller, bulk_bodies, caller, resource_body
 from nimbus.network.errors import conflict
 from nimbus.network.models import Network
+from nimbus.network.plancache import Reads
 from nimbus.network.port_attrs import SPEC
 from nimbus.web.responses import no_content
 
@@ -58,8 +59,8 @@ async def create_ports(body: dict[str, Any] = Body(...),
                                "changes; try again.", "HTTPConflict") from None
     ex = logic.fresh_extras(rows, c.svc.settings.dns_domain)
     hidden = c.hidden("port")
-    bodies = [logic.render(p, ex, hidden) for p in rows]
     full = [logic.render(p, ex) for p in rows]
+    bodies = [logic.render(p, ex, hidden) for p in rows] if hidden else full
     for b in bodies:
         await notify(c, "port.create.end", "port", b)
     c.svc.after(c.svc.ports_changed(full))
@@ -68,7 +69,7 @@ async def create_ports(body: dict[str, Any] = Body(...),
 
 async def _create(c: Caller, parsed: list[dict[str, Any]], blind: bool) -> list[Any]:
     plans = []
-    async with c.svc.db.session() as reads:  # outside the write transaction: keep it short
+    async with Reads(c.svc.db) as reads:  # outside the write transaction: keep it short
         for data in parsed:
             project = networks.project_for(c.ctx, data)
             net, subnets = await c.svc.plans.network_and_subnets(reads, c.ctx,
@@ -135,7 +136,7 @@ async def update_port(port_id: str, body: dict[str, Any] = Body(...),
         out = logic.render(port, ex, c.hidden("port"))
         full = logic.render(port, ex)
     await notify(c, "port.update.end", "port", out)
-    c.svc.after(c.svc.ports_changed([full], before.get("host")))
+    c.svc.after(c.svc.ports_changed([full], before.get("host"), before.get("migrating_to")))
     return shown(c, "port", out)
 
 

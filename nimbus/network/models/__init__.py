@@ -21,11 +21,12 @@ from nimbus.network.models.security import (
     SecurityGroup,
     SecurityGroupRule,
 )
+from nimbus.network.models.segments import AutoAllocatedTopology, NetworkSegment
 
 __all__ = [
-    "AddressGroup", "AddressScope", "Agent", "Base", "DefaultSecurityGroup", "FloatingIP",
-    "IPAllocation", "Mark", "MeteringLabel",
-    "MeteringLabelRule", "Network", "NetworkAgentBinding", "Port", "PortForwarding",
-    "PortSecurityGroup", "Quota", "RBACPolicy", "Router", "RouterPort", "SecurityGroup",
-    "SecurityGroupRule", "Standard", "Subnet", "SubnetPool", "Tag",
+    "AddressGroup", "AddressScope", "Agent", "AutoAllocatedTopology", "Base",
+    "DefaultSecurityGroup", "FloatingIP", "IPAllocation", "Mark", "MeteringLabel",
+    "MeteringLabelRule", "Network", "NetworkAgentBinding", "NetworkSegment", "Port",
+    "PortForwarding", "PortSecurityGroup", "Quota", "RBACPolicy", "Router", "RouterPort",
+    "SecurityGroup", "SecurityGroupRule", "Standard", "Subnet", "SubnetPool", "Tag",
 ]
