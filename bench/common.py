@@ -36,12 +36,15 @@ class LoadResult:
 class BenchCloud:
     """`nimbus up --foreground` in a child process with a throw-away state folder."""
 
-    def __init__(self, port: int = 5098, env: dict[str, str] | None = None,
+    def __init__(self, port: int | None = None, env: dict[str, str] | None = None,
                  state_dir: Path | None = None) -> None:
-        self.port = port
+        # A free port unless told: two benches (or a bench and a test) never share a cloud.
+        self.port = port or free_port()
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="nimbus-bench-"))
+        # The API benchmarks run on the fake hypervisor; bench.dataplane turns the real data
+        # plane on.
         self.env = {**os.environ, "NIMBUS_IDENTITY__ADMIN_PASSWORD": ADMIN_PASSWORD,
-                    **(env or {})}
+                    "NIMBUS_DATAPLANE__ENABLED": "false", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready_seconds = 0.0
 
@@ -87,6 +90,14 @@ class BenchCloud:
         resp = httpx.post(f"{self.url}/identity/v3/auth/tokens", json=body)
         resp.raise_for_status()
         return resp.headers["X-Subject-Token"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def password_body(user: str, password: str, project: str | None) -> dict[str, object]:

@@ -20,14 +20,6 @@ from bench.common import BenchCloud
 MICROVERSION = {"OpenStack-API-Version": "compute 2.100"}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env(hosts: int, database_url: str | None, local: bool) -> dict[str, str]:
     env = {"NIMBUS_COMPUTE__FAKE_HOSTS": str(hosts), "NIMBUS_LOG_LEVEL": "warning"}
     if not local:
@@ -120,7 +112,7 @@ def scale(client: httpx.Client, image: str, servers: int, batch: int) -> tuple[f
 
 
 def run_latency(boots: int, database_url: str | None) -> None:
-    cloud = BenchCloud(port=_free_port(), env=_env(0, database_url, local=True)).start()
+    cloud = BenchCloud(env=_env(0, database_url, local=True)).start()
     try:
         client, image, net = _setup(cloud, 1)
         where = "PostgreSQL" if database_url else "SQLite"
@@ -137,7 +129,7 @@ def run_latency(boots: int, database_url: str | None) -> None:
 
 def run_scale(servers: int, hosts: int, batch: int, database_url: str | None) -> None:
     started = time.monotonic()
-    cloud = BenchCloud(port=_free_port(), env=_env(hosts, database_url, local=False))
+    cloud = BenchCloud(env=_env(hosts, database_url, local=False))
     cloud.start()
     try:
         client, image, _ = _setup(cloud, hosts)

@@ -19,7 +19,7 @@ from nimbus.common.revocation import RevocationEvent, RevocationList
 from nimbus.common.settings import Settings
 from nimbus.common.tokens import TokenVerifier, load_public_pem
 from nimbus.db.engine import Database
-from nimbus.service import CATALOG, Service, load_service
+from nimbus.service import CATALOG, HostAgents, Service, load_dataplane_agents, load_service
 from nimbus.web.auth import TokenAuth
 from nimbus.web.gateway import Gateway
 
@@ -41,6 +41,7 @@ class Cloud:
         self._subscriptions: list[Any] = []
         self.started = False
         self.clients = Clients(self)
+        self.dataplane: HostAgents | None = None
 
     # -- wiring -------------------------------------------------------------------------------
     def database(self, service: str) -> Database:
@@ -71,9 +72,15 @@ class Cloud:
             await service.start(self)
         if "identity" not in self.services:
             await self._load_token_state_from_identity()
+        if self.settings.dataplane.enabled:
+            self.dataplane = load_dataplane_agents(self)
+            await self.dataplane.start()
         self.started = True
 
     async def stop(self) -> None:
+        if self.dataplane is not None:
+            await self.dataplane.stop()
+            self.dataplane = None
         for service in reversed(list(self.services.values())):
             await service.stop()
         for sub in self._subscriptions:

@@ -19,6 +19,10 @@ REGISTRY = {
     "placement": "nimbus.placement.service:PlacementService",
 }
 
+# Host-side agents of the real data plane (settings.dataplane.enabled), started after the
+# services of the process and stopped before them.
+DATAPLANE_AGENTS = "nimbus.network.agents.node:NodeAgents"
+
 # How each service appears in the catalog: (type, path on its endpoint, URL suffix).
 CATALOG = {
     "identity": ("identity", "identity", ""),
@@ -41,6 +45,20 @@ class Service(Protocol):
         """The service's public API."""
 
     async def stop(self) -> None: ...
+
+
+class HostAgents(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def purge(self) -> None: ...
+
+
+def load_dataplane_agents(cloud: Cloud) -> HostAgents:
+    module_name, _, factory = DATAPLANE_AGENTS.partition(":")
+    agents: HostAgents = getattr(importlib.import_module(module_name), factory)(cloud)
+    return agents
 
 
 def load_service(name: str) -> Service:

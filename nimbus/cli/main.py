@@ -77,14 +77,33 @@ def up(state_dir: StateDir = None, port: Port = None, host: Host = None,
        timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 60,
        fake_hosts: Annotated[int | None, typer.Option(
            help="Extra fake hypervisors (fake-1 … fake-N) besides the local host.")] = None,
+       dataplane: Annotated[bool | None, typer.Option(
+           help="Real QEMU guests, bridges, DHCP and routers in the network namespace "
+                "nimbus-node (default: when this machine can: root, QEMU, dnsmasq).")] = None,
+       expose_external: Annotated[bool, typer.Option(
+           help="Give this machine the external network's gateway address (on the "
+                "interface nimbus-ext), so floating IPs answer from its shell.")] = False,
        ) -> None:
     """Start the all-in-one cloud (in the background unless --foreground)."""
+    from nimbus.cli import localnode
+
     settings = load_settings(state_dir, port, host)
     if fake_hosts is not None:
         settings.compute.fake_hosts = fake_hosts
+    if dataplane is None:
+        lacking = localnode.missing()
+        dataplane = not lacking
+        if lacking and not foreground:
+            console.print(f"[yellow]data plane off[/] (this machine lacks "
+                          f"{', '.join(lacking)}): servers run on the fake hypervisor")
+    if dataplane:
+        localnode.configure(settings)
     if foreground:
         from nimbus.cli.server import run
 
+        if settings.dataplane.enabled:
+            asyncio.run(localnode.prepare(settings.dataplane.default_node, settings,
+                                          expose_external=expose_external))
         run(settings)
         return
     if (pid := _pid(settings)) and _ready(_running_endpoint(settings)):
@@ -103,6 +122,9 @@ def up(state_dir: StateDir = None, port: Port = None, host: Host = None,
         args += ["--host", host]
     if fake_hosts is not None:
         args += ["--fake-hosts", str(fake_hosts)]
+    args += ["--dataplane" if dataplane else "--no-dataplane"]
+    if expose_external:
+        args += ["--expose-external"]
     started = time.monotonic()
     child = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                              start_new_session=True)
@@ -151,12 +173,18 @@ def _print_access(settings: Settings, endpoint: str) -> None:
 
 
 @app.command()
-def down(state_dir: StateDir = None) -> None:
+def down(state_dir: StateDir = None,
+         purge: Annotated[bool, typer.Option(
+             help="Also remove the data plane: guests, DHCP servers, routers and the "
+                  "nimbus-node namespace (otherwise they keep running and the next "
+                  "`nimbus up` takes them over).")] = False) -> None:
     """Stop the background all-in-one cloud."""
     settings = load_settings(state_dir)
     pid = _pid(settings)
     if pid is None:
         console.print("Nimbus is not running.")
+        if purge:
+            _purge(settings)
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 15
@@ -170,6 +198,15 @@ def down(state_dir: StateDir = None) -> None:
         os.kill(pid, signal.SIGKILL)
     (settings.state_dir / "nimbus.pid").unlink(missing_ok=True)
     console.print("Nimbus stopped.")
+    if purge:
+        _purge(settings)
+
+
+def _purge(settings: Settings) -> None:
+    from nimbus.cli import localnode
+
+    removed = asyncio.run(localnode.purge(settings))
+    console.print(f"Data plane removed ({len(removed)} namespace(s)).")
 
 
 @app.command()

@@ -74,6 +74,9 @@ class ImageStoreSettings(BaseModel):
     path: Path | None = None  # file stores: default <state_dir>/images/<store id>
     read_only: bool = False
     weight: int = 0
+    # http stores (always read-only): hosts ("host" or "host:port") whose http(s) URLs users
+    # may add as image locations; the image service fetches from them. Empty: none.
+    allowed_hosts: list[str] = Field(default_factory=list)
 
 
 class ImageSettings(BaseModel):
@@ -88,6 +91,11 @@ class ImageSettings(BaseModel):
     # that is not a qcow2). Detected formats that disagree with disk_format, and unsafe
     # images (backing or data files), are always rejected.
     require_format_match: bool = True
+    # Show image locations (and let owners add http locations), as Glance's
+    # show_multiple_locations: store URLs become visible to image owners.
+    show_multiple_locations: bool = False
+    # Cache images on this node's disk (the /v2/cache API); <state_dir>/images/cache by default.
+    cache_dir: Path | None = None
     import_methods: list[str] = Field(default_factory=lambda: ["glance-direct", "copy-image"])
     # Per-project quotas ("image_count_total", "image_count_uploading", "image_size_total"
     # and "image_stage_total", sizes in MiB as in Glance's unified limits); -1 is unlimited.
@@ -103,6 +111,19 @@ class ImageSettings(BaseModel):
     # A guest disk image registered (public) at start; <state_dir>/guest-images/* also are.
     bootstrap_image: Path | None = None
     policy_file: Path | None = None
+
+
+class QemuSettings(BaseModel):
+    """The QEMU virt driver (compute.virt_driver = "qemu")."""
+
+    instances_path: Path | None = None  # default <state_dir>/instances
+    # "tcg" by default: nested KVM hangs on these machines (reference/dataplane-findings.md).
+    accel: str = Field("tcg", pattern="^(tcg|kvm)$")
+    binary: str = "qemu-system-x86_64"
+    tb_size_mb: int = Field(32, ge=0, description="TCG translation cache; 0: QEMU's default")
+    machine: str = "pc"
+    shutdown_timeout: float = Field(10.0, ge=0, description="seconds a guest gets to power "
+                                    "off on ACPI before it is stopped hard")
 
 
 class ComputeSettings(BaseModel):
@@ -136,14 +157,52 @@ class ComputeSettings(BaseModel):
     max_placement_results: int = Field(1000, ge=1)
     max_attempts: int = Field(3, ge=1, description="builds tried on this many hosts")
     host_subset_size: int = Field(1, ge=1)
-    vif_plugging_timeout: float = Field(0.0, ge=0, description="seconds to wait for "
-                                        "network-vif-plugged; 0: do not wait")
+    # Seconds a build waits for network-vif-plugged (its ports wired) before the guest counts
+    # as ACTIVE; 0: do not wait. None: 300 with a real hypervisor, 0 with the fake one.
+    vif_plugging_timeout: float | None = Field(None, ge=0)
     vif_plugging_is_fatal: bool = True
     max_limit: int = Field(1000, ge=1, description="largest page of a list")
     allow_resize_to_same_host: bool = True  # as DevStack sets it
     shelved_offload_time: int = Field(0, ge=-1, description="0: offload at once; -1: never")
+    qemu: QemuSettings = Field(default_factory=lambda: QemuSettings())
     bootstrap: bool = True
     policy_file: Path | None = None
+
+    def plugging_timeout(self) -> float:
+        if self.vif_plugging_timeout is not None:
+            return self.vif_plugging_timeout
+        return 0.0 if self.virt_driver == "fake" else 300.0
+
+
+class NodeSettings(BaseModel):
+    """One node's data plane: where its bridges, taps, guests, DHCP servers and routers live."""
+
+    # A named network namespace holding the node's bridges, taps and QEMU processes;
+    # None: the root namespace (a real compute node).
+    namespace: str | None = None
+    tunnel_ip: str | None = None  # VXLAN underlay address of this node
+    # physical network -> interface (in the node namespace) its flat networks bridge to
+    physical_interface_mappings: dict[str, str] = Field(default_factory=dict)
+    agents: list[str] = Field(default_factory=lambda: ["l2", "dhcp", "l3", "metadata"])
+
+
+class DataplaneSettings(BaseModel):
+    """The real data plane run by this process: network agents for each node listed, and
+    the node namespace the QEMU driver of a compute host of the same name uses."""
+
+    enabled: bool = False
+    # host name -> node. Hosts not listed use `default_node`.
+    nodes: dict[str, NodeSettings] = Field(default_factory=dict)
+    default_node: NodeSettings = Field(default_factory=lambda: NodeSettings())
+    # Prefixed to the qdhcp-<network> and qrouter-<router> namespaces the agents make, so
+    # that several clouds (or tests) on one machine keep apart.
+    namespace_prefix: str = ""
+    state_path: Path | None = None  # dnsmasq files, sockets; default <state_dir>/dataplane
+    # Agents re-check taps they wait for this often (seconds).
+    device_poll_interval: float = Field(0.2, gt=0)
+
+    def node(self, host: str) -> NodeSettings:
+        return self.nodes.get(host, self.default_node)
 
 
 class ServiceDatabase(BaseModel):
@@ -177,6 +236,7 @@ class Settings(BaseSettings):
     image: ImageSettings = Field(default_factory=lambda: ImageSettings())
     network: NetworkSettings = Field(default_factory=lambda: NetworkSettings())
     compute: ComputeSettings = Field(default_factory=lambda: ComputeSettings())
+    dataplane: DataplaneSettings = Field(default_factory=lambda: DataplaneSettings())
     # Per-service overrides of database_url, e.g. NIMBUS_DATABASES__IDENTITY__DATABASE_URL.
     databases: dict[str, ServiceDatabase] = Field(default_factory=dict)
 

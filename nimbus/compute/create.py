@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from nimbus.clients.base import RemoteApiError
 from nimbus.clients.image import ImageClient
@@ -26,6 +26,7 @@ from nimbus.compute.models import (
     ComputeNode,
     FlavorProject,
     Instance,
+    InstanceAction,
     InstanceTag,
     KeyPair,
     ServerGroup,
@@ -156,18 +157,21 @@ class Creator:
         client = self.svc.cloud.clients.get(NetworkClient)
         project = self.ctx.project_id
         if requested in (None, "auto"):
-            own = await client.networks({"project_id": project, "shared": "false"})
-            shared = await client.networks({"shared": "true"})
+            # With the user's token, as Nova does: the network service sees who asks (and
+            # makes the admin project's bootstrap network on its first request).
+            own = await client.networks({"project_id": project, "shared": "false"},
+                                        ctx=self.ctx)
+            shared = await client.networks({"shared": "true"}, ctx=self.ctx)
             nets = [n for n in own + shared if not n.get("router:external") or n.get("shared")]
             seen: dict[str, dict[str, Any]] = {n["id"]: n for n in nets}
             if len(seen) > 1:
                 raise Conflict("Multiple possible networks found, use a Network ID to be more "
                                "specific.")
             if not seen:
-                if requested == "auto":
-                    raise BadRequest(f"Unable to automatically allocate a network for project "
-                                     f"{project}")
-                return "none"
+                if requested != "auto":
+                    return "none"
+                auto = await self._auto_allocate(client, project or "")
+                seen[auto["id"]] = auto
             net = next(iter(seen.values()))
             self._need_subnets(net)
             return [{"uuid": net["id"]}]
@@ -200,6 +204,22 @@ class Creator:
             resolved.append({"uuid": net_id, "fixed_ip": item.get("fixed_ip"),
                              "tag": item.get("tag")})
         return resolved
+
+    async def _auto_allocate(self, client: NetworkClient, project: str) -> dict[str, Any]:
+        """As Nova: no network of its own and none shared, so the project gets its
+        auto-allocated topology (made by the network service on first use)."""
+        try:
+            topology = await client.auto_allocated_topology(project, ctx=self.ctx)
+            net = await client.network(topology["id"], ctx=self.ctx)
+        except RemoteApiError as exc:
+            if exc.status >= 500:
+                raise
+            raise BadRequest(f"Unable to automatically allocate a network for project "
+                             f"{project}") from exc
+        if net is None:
+            raise BadRequest(f"Unable to automatically allocate a network for project "
+                             f"{project}")
+        return net
 
     @staticmethod
     def _need_subnets(net: dict[str, Any]) -> None:
@@ -349,7 +369,28 @@ class Creator:
                 session, ctx.project_id or "", ctx.user_id or "", min_count, max_count,
                 flavor["vcpus"], flavor["memory_mb"], limits)
             group = await self.group(session, hints, count)
+            common: dict[str, Any] = dict(
+                project_id=ctx.project_id or "", user_id=ctx.user_id or "",
+                display_description=server.get("description"), vm_state=states.BUILDING,
+                task_state=states.SCHEDULING, power_state=states.NOSTATE, flavor=flavor,
+                flavorid=flavor["flavorid"], memory_mb=flavor["memory_mb"],
+                vcpus=flavor["vcpus"], root_gb=flavor["root_gb"],
+                ephemeral_gb=flavor["ephemeral_gb"], image_ref=image_ref, image_meta=meta,
+                key_name=key_name, key_data=key_data, user_data=server.get("user_data"),
+                config_drive="True" if server.get("config_drive") not in (
+                    None, False, "False", "false", "0", "") else "",
+                access_ip_v4=canonical_ip(server.get("accessIPv4")),
+                access_ip_v6=canonical_ip(server.get("accessIPv6")),
+                reservation_id=reservation,
+                auto_disk_config=server.get("OS-DCF:diskConfig") == "AUTO",
+                security_groups=sg_names, requested_networks=networks,
+                block_device_mapping=bdms, scheduler_hints=hints,
+                requested_destination=dest, pinned_availability_zone=zone,
+                availability_zone=zone, retry_hosts=[],
+                trusted_certs=server.get("trusted_image_certificates"),
+                created_at=now, updated_at=now)
             uuids = []
+            rows: list[dict[str, Any]] = []
             for index in range(count):
                 uuid = new_uuid()
                 name = server["name"] if count == 1 else f"{server['name']}-{index + 1}"
@@ -357,36 +398,21 @@ class Creator:
                     server["name"], f"Server-{uuid}")
                 if count > 1:
                     hostname = f"{hostname}-{index + 1}"
-                inst = Instance(
-                    uuid=uuid, project_id=ctx.project_id or "", user_id=ctx.user_id or "",
-                    display_name=name, display_description=server.get("description"),
-                    hostname=hostname, vm_state=states.BUILDING, task_state=states.SCHEDULING,
-                    power_state=states.NOSTATE, flavor=flavor, flavorid=flavor["flavorid"],
-                    memory_mb=flavor["memory_mb"], vcpus=flavor["vcpus"],
-                    root_gb=flavor["root_gb"], ephemeral_gb=flavor["ephemeral_gb"],
-                    image_ref=image_ref, image_meta=meta, key_name=key_name, key_data=key_data,
-                    user_data=server.get("user_data"),
-                    config_drive="True" if server.get("config_drive") not in (
-                        None, False, "False", "false", "0", "") else "",
-                    access_ip_v4=canonical_ip(server.get("accessIPv4")),
-                    access_ip_v6=canonical_ip(server.get("accessIPv6")),
-                    launch_index=index, reservation_id=reservation,
-                    auto_disk_config=server.get("OS-DCF:diskConfig") == "AUTO",
-                    metadata_=dict(metadata),
-                    system_metadata={"security_group_ids": sg_ids} if sg_ids else {},
-                    security_groups=sg_names, requested_networks=networks,
-                    block_device_mapping=bdms, scheduler_hints=hints,
-                    requested_destination=dest, pinned_availability_zone=zone,
-                    availability_zone=zone, retry_hosts=[],
-                    trusted_certs=server.get("trusted_image_certificates"),
-                    created_at=now, updated_at=now)
-                session.add(inst)
-                instances.start_action(session, inst, "create", ctx)
-                for tag in tags:
-                    session.add(InstanceTag(instance_uuid=uuid, tag=tag))
-                if group is not None:
-                    session.add(ServerGroupMember(group_id=group.id, instance_uuid=uuid))
+                rows.append(dict(
+                    common, uuid=uuid, display_name=name, hostname=hostname,
+                    launch_index=index, metadata_=dict(metadata),
+                    system_metadata={"security_group_ids": sg_ids} if sg_ids else {}))
                 uuids.append(uuid)
+            # Bulk INSERTs (one executemany each), not one ORM object per instance.
+            await session.execute(insert(Instance), rows)
+            await session.execute(insert(InstanceAction), [
+                instances.action_row(uuid, "create", ctx, now) for uuid in uuids])
+            if tags:
+                await session.execute(insert(InstanceTag), [
+                    {"instance_uuid": uuid, "tag": tag} for uuid in uuids for tag in tags])
+            if group is not None:
+                await session.execute(insert(ServerGroupMember), [
+                    {"group_id": group.id, "instance_uuid": uuid} for uuid in uuids])
         await self.svc.cloud.bus.cast(rpc.CONDUCTOR, "build_instances", instance_uuids=uuids,
                                       request_id=request_id,
                                       passwords={u: password for u in uuids})

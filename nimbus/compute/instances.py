@@ -7,7 +7,7 @@ import traceback as tb
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import String, bindparam, literal_column, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nimbus.common.context import RequestContext
@@ -20,6 +20,8 @@ from nimbus.compute.models import (
     InstanceActionEvent,
     InstanceFault,
     InstanceTag,
+    ServerGroup,
+    ServerGroupMember,
 )
 
 if TYPE_CHECKING:
@@ -42,28 +44,100 @@ def instance_name(inst: Instance) -> str:
     return f"instance-{inst.id:08x}"
 
 
+# Statements of the hottest reads, built once: building a statement costs more CPU than a
+# round trip; executing a prebuilt one only binds its parameters.
+_LIVE = select(Instance).where(Instance.uuid == bindparam("uuid"), Instance.deleted.is_(False))
+_ANY = select(Instance).where(Instance.uuid == bindparam("uuid"))
+
+
+def _tags_and_groups(where_tag: Any, where_member: Any, tags: bool, groups: bool) -> Any:
+    """One SELECT (kind 't' tag / 'g' server group uuid, instance uuid, value) for both."""
+    parts = []
+    if tags:
+        parts.append(select(literal_column("'t'", String).label("kind"),
+                            InstanceTag.instance_uuid.label("uuid"),
+                            InstanceTag.tag.label("value")).where(where_tag))
+    if groups:
+        parts.append(select(literal_column("'g'", String).label("kind"),
+                            ServerGroupMember.instance_uuid.label("uuid"),
+                            ServerGroup.uuid.label("value")).join(
+            ServerGroup, ServerGroup.id == ServerGroupMember.group_id).where(where_member))
+    extra = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+    return extra
+
+
+def _extras_of_many(tags: bool, groups: bool) -> Any:
+    uuids: Any = bindparam("uuids", expanding=True)
+    extra = _tags_and_groups(InstanceTag.instance_uuid.in_(uuids),
+                             ServerGroupMember.instance_uuid.in_(uuids), tags, groups)
+    return select(extra).order_by(extra.c.kind, extra.c.value)
+
+
+def _live_with_extras(tags: bool, groups: bool) -> Any:
+    uuid: Any = bindparam("uuid")
+    extra = _tags_and_groups(InstanceTag.instance_uuid == uuid,
+                             ServerGroupMember.instance_uuid == uuid, tags, groups)
+    return select(Instance, extra.c.kind, extra.c.value).outerjoin(
+        extra, extra.c.uuid == Instance.uuid).where(
+        Instance.uuid == uuid, Instance.deleted.is_(False)).order_by(
+        extra.c.kind, extra.c.value)
+
+
+_KINDS = ((True, False), (False, True), (True, True))
+_EXTRAS_OF_MANY = {kinds: _extras_of_many(*kinds) for kinds in _KINDS}
+_LIVE_WITH_EXTRAS = {kinds: _live_with_extras(*kinds) for kinds in _KINDS}
+
+
 async def get(session: AsyncSession, uuid: str, ctx: RequestContext | None = None, *,
               include_deleted: bool = False, for_update: bool = False) -> Instance:
-    query = select(Instance).where(Instance.uuid == uuid)
-    if not include_deleted:
-        query = query.where(Instance.deleted.is_(False))
+    query = _ANY if include_deleted else _LIVE
     if for_update and session.bind is not None and session.bind.dialect.name != "sqlite":
         query = query.with_for_update()
-    inst = (await session.scalars(query)).first()
+    inst = (await session.scalars(query, {"uuid": uuid})).first()
     if inst is None or (ctx is not None and not ctx.is_admin
                         and inst.project_id != ctx.project_id):
         raise server_not_found(uuid)
     return inst
 
 
-async def tags_of(session: AsyncSession, uuids: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {u: [] for u in uuids}
-    if uuids:
-        for uuid, tag in (await session.execute(select(InstanceTag.instance_uuid, InstanceTag.tag)
-                                                .where(InstanceTag.instance_uuid.in_(uuids))
-                                                .order_by(InstanceTag.tag))).all():
-            out[uuid].append(tag)
+class Extras:
+    """Tags (2.26+) and server groups (2.71+) of instances, None where not asked."""
+
+    def __init__(self, uuids: list[str], tags: bool, groups: bool) -> None:
+        self.tags: dict[str, list[str]] | None = {u: [] for u in uuids} if tags else None
+        self.groups: dict[str, list[str]] | None = {u: [] for u in uuids} if groups else None
+
+    def add(self, kind: str | None, uuid: str, value: str | None) -> None:
+        found = self.tags if kind == "t" else self.groups if kind == "g" else None
+        if found is not None and value is not None:
+            found[uuid].append(value)
+
+
+async def tags_and_groups(session: AsyncSession, uuids: list[str], *, tags: bool,
+                          groups: bool) -> Extras:
+    """Both in one round trip (tags in the database's order of tag)."""
+    out = Extras(uuids, tags, groups)
+    if uuids and (tags or groups):
+        for kind, uuid, value in (await session.execute(_EXTRAS_OF_MANY[(tags, groups)],
+                                                        {"uuids": uuids})).all():
+            out.add(kind, uuid, value)
     return out
+
+
+async def get_with_extras(session: AsyncSession, uuid: str, ctx: RequestContext | None, *,
+                          tags: bool, groups: bool) -> tuple[Instance, Extras]:
+    """get() and tags_and_groups() of one instance in one round trip."""
+    if not (tags or groups):
+        return await get(session, uuid, ctx), Extras([uuid], False, False)
+    rows = (await session.execute(_LIVE_WITH_EXTRAS[(tags, groups)], {"uuid": uuid})).all()
+    inst = rows[0][0] if rows else None
+    if inst is None or (ctx is not None and not ctx.is_admin
+                        and inst.project_id != ctx.project_id):
+        raise server_not_found(uuid)
+    out = Extras([uuid], tags, groups)
+    for _, kind, value in rows:
+        out.add(kind, uuid, value)
+    return inst, out
 
 
 async def latest_faults(session: AsyncSession, uuids: list[str]) -> dict[str, InstanceFault]:
@@ -144,13 +218,17 @@ def add_fault(session: AsyncSession, inst: Instance, message: str, *, code: int 
                               details=details, host=host or inst.host, created_at=utcnow()))
 
 
+def action_row(uuid: str, action: str, ctx: RequestContext, now: datetime) -> dict[str, Any]:
+    """The columns of a new instance action (for bulk inserts)."""
+    return {"action": action, "instance_uuid": uuid,
+            "request_id": ctx.global_request_id or ctx.request_id or "",
+            "user_id": ctx.user_id, "project_id": ctx.project_id,
+            "start_time": now, "created_at": now, "updated_at": now}
+
+
 def start_action(session: AsyncSession, inst: Instance, action: str,
                  ctx: RequestContext) -> None:
-    now = utcnow()
-    session.add(InstanceAction(action=action, instance_uuid=inst.uuid,
-                               request_id=ctx.global_request_id or ctx.request_id or "",
-                               user_id=ctx.user_id, project_id=ctx.project_id,
-                               start_time=now, created_at=now, updated_at=now))
+    session.add(InstanceAction(**action_row(inst.uuid, action, ctx, utcnow())))
 
 
 async def record_event(session: AsyncSession, uuid: str, request_id: str | None, event: str,

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only, raiseload
 
 from nimbus.compute import states
 from nimbus.compute.models import Instance, InstanceTag
@@ -171,12 +172,20 @@ def _order(q: Query) -> list[Any]:
     return order
 
 
-async def run(session: AsyncSession, q: Query) -> list[Instance]:
+# What the brief list view (id, name, links) reads; nothing else is loaded for it.
+BRIEF = (load_only(Instance.uuid, Instance.display_name, raiseload=True), raiseload("*"))
+
+
+async def run(session: AsyncSession, q: Query, *, brief: bool = False) -> list[Instance]:
+    """The page of instances `q` asks for; `brief`: only uuid and display_name are read
+    (of a page's rows the brief view needs nothing else; other attributes raise)."""
     conds = _where(q)
     checks = _python_filters(q)
     order = _order(q)
     if not checks and q.marker is None:
         query = select(Instance).where(*conds).order_by(*order).limit(q.limit)
+        if brief:
+            query = query.options(*BRIEF)
         return list((await session.scalars(query)).all())
     if checks:
         rows = list((await session.scalars(select(Instance).where(*conds).order_by(
@@ -203,8 +212,10 @@ async def run(session: AsyncSession, q: Query) -> list[Instance]:
         return [by_uuid[u] for u in page]
     if not page:
         return []
-    loaded = {i.uuid: i for i in (await session.scalars(select(Instance).where(
-        Instance.uuid.in_(page)))).all()}
+    query = select(Instance).where(Instance.uuid.in_(page))
+    if brief:
+        query = query.options(*BRIEF)
+    loaded = {i.uuid: i for i in (await session.scalars(query)).all()}
     return [loaded[u] for u in page if u in loaded]
 
 

@@ -67,6 +67,9 @@ class ComputeService:
             self.conductor = Conductor(self, self.scheduler)
             self._servers += await self.scheduler.serve()
             self._servers += await self.conductor.serve()
+            from nimbus.compute.metadata import endpoint as metadata
+
+            self._servers.append(await metadata.serve(self))
         hosts = self.local_hosts()
         if hosts:
             from nimbus.compute.agent.manager import AgentManager

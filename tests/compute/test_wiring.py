@@ -48,7 +48,12 @@ def test_compute_on_real_databases_survives_restart(tmp_path: Path, database_url
     try:
         api = admin_api(first, 1)
         image = tiny_image(api)
-        server_id = api.boot("persisted", image, metadata={"k": "v"}, tags=["t"])["server"]["id"]
+        group = api.post("/os-server-groups", {"server_group": {
+            "name": "kept", "policy": "affinity"}}, mv="2.64").json()["server_group"]["id"]
+        server_id = api.post("/servers", {"server": {
+            "name": "persisted", "imageRef": image, "flavorRef": "42", "networks": "none",
+            "metadata": {"k": "v"}, "tags": ["t", "b"]}, "os:scheduler_hints": {
+            "group": group}}, mv="2.100").json()["server"]["id"]
         assert api.wait(server_id)["OS-EXT-SRV-ATTR:host"] == "db-host"
         api.action(server_id, {"os-stop": None})
         api.wait(server_id, "SHUTOFF")
@@ -63,7 +68,13 @@ def test_compute_on_real_databases_survives_restart(tmp_path: Path, database_url
         api = admin_api(second, 1)
         server = api.server(server_id)
         assert server["status"] == "SHUTOFF" and server["metadata"] == {"k": "v"}
-        assert server["tags"] == ["t"]
+        assert server["tags"] == ["b", "t"] and server["server_groups"] == [group]
+        listed = api.get("/servers/detail", mv="2.100").json()["servers"]
+        assert [s["tags"] for s in listed] == [["b", "t"]]
+        untagged = api.boot("untagged", image)["server"]["id"]
+        assert api.wait(untagged)["tags"] == [] and api.server(untagged)["server_groups"] == []
+        api.delete(f"/servers/{untagged}")
+        api.wait_gone(untagged)
         api.action(server_id, {"os-start": None})
         api.wait(server_id)
         api.delete(f"/servers/{server_id}")

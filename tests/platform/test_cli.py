@@ -23,7 +23,8 @@ def test_up_prints_access_writes_clouds_yaml_and_down_stops(tmp_path: Path) -> N
     port = str(free_port())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "NIMBUS_"))}
     env.update(HOME=str(tmp_path), COLUMNS="200")
-    up = run([*NIMBUS, "up", "--state-dir", str(state), "--port", port], env)
+    up = run([*NIMBUS, "up", "--state-dir", str(state), "--port", port, "--no-dataplane"],
+             env)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert "Nimbus is up" in up.stdout
@@ -94,6 +95,6 @@ def test_up_fails_clearly_when_the_port_is_taken(tmp_path: Path) -> None:
         blocker.listen()
         port = str(blocker.getsockname()[1])
         up = run([*NIMBUS, "up", "--state-dir", str(tmp_path / "s"), "--port", port,
-                  "--timeout", "30"], env)
+                  "--timeout", "30", "--no-dataplane"], env)
     assert up.returncode == 1
     assert "exited" in up.stdout and "Nimbus is up" not in up.stdout

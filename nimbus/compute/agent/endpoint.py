@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from nimbus.compute import lifecycle, rpc, states
-from nimbus.compute.agent import network
+from nimbus.compute.agent import imagecache, network
 from nimbus.compute.agent.moves import MovesMixin
 from nimbus.compute.virt.driver import GuestNotFound
 
@@ -43,11 +43,12 @@ class HostEndpoint(MovesMixin):
                 vifs = await network.allocate(agent, instance)
                 instance["network_info"] = vifs
                 waits = []
-                if agent.settings.vif_plugging_timeout > 0 and vifs:
+                if agent.settings.plugging_timeout() > 0 and vifs:
                     waits = agent.expect_events(uuid, "network-vif-plugged",
                                                 [v["port_id"] for v in vifs])
+                path = await imagecache.image_path(agent, instance)
                 await self.driver.spawn(instance, instance.get("image_meta") or {}, vifs,
-                                        admin_password=admin_password)
+                                        admin_password=admin_password, image_path=path)
                 spawned = True
                 if waits:
                     await self._wait_plugged(uuid, waits)
@@ -78,7 +79,7 @@ class HostEndpoint(MovesMixin):
                     await lifecycle.release_ports(agent.cloud, uuid, vifs)
 
     async def _wait_plugged(self, uuid: str, waits: list[asyncio.Future[dict[str, Any]]]) -> None:
-        timeout = self.agent.settings.vif_plugging_timeout
+        timeout = self.agent.settings.plugging_timeout()
         done, pending = await asyncio.wait(waits, timeout=timeout)
         if pending:
             self.agent.drop_waiters(uuid)
@@ -157,9 +158,13 @@ class HostEndpoint(MovesMixin):
                               rescue_password: str | None = None,
                               image_meta: dict[str, Any] | None = None,
                               request_id: str | None = None) -> None:
-        await self._act(instance, request_id, "compute_rescue_instance", "rescue",
-                        lambda: self.driver.rescue(instance, instance["network_info"],
-                                                   image_meta or {}, rescue_password),
+        async def rescue() -> None:
+            path = await imagecache.image_path(self.agent, instance, image_meta)
+            await self.driver.rescue(instance, instance["network_info"],
+                                     image_meta or instance.get("image_meta") or {},
+                                     rescue_password, image_path=path)
+
+        await self._act(instance, request_id, "compute_rescue_instance", "rescue", rescue,
                         {"vm_state": states.RESCUED, "power_state": states.RUNNING})
 
     async def unrescue_instance(self, context: dict[str, Any], instance: dict[str, Any],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nimbus.compute import rpc
@@ -15,6 +16,7 @@ from nimbus.compute.virt.driver import load_driver
 if TYPE_CHECKING:
     from nimbus.cloud import Cloud
     from nimbus.common.settings import ComputeSettings
+    from nimbus.compute.agent.imagecache import ImageCache
 
 LOG = logging.getLogger(__name__)
 REGISTER_CONCURRENCY = 16
@@ -25,8 +27,11 @@ class AgentManager:
         self.cloud = cloud
         self.settings = settings
         self.hosts: dict[str, HostAgent] = {
-            name: HostAgent(self, name, load_driver(settings.virt_driver, name, settings))
+            name: HostAgent(self, name, load_driver(settings.virt_driver, name, settings,
+                                                    cloud_settings=cloud.settings))
             for name in hosts}
+        # Image caches of drivers that boot local files, by folder (imagecache.py).
+        self.image_caches: dict[Path, ImageCache] = {}
         self.ready = asyncio.Event()
         self.network_names: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from nimbus.clients.image import ImageClient
 from nimbus.clients.network import NetworkClient
 from nimbus.compute import lifecycle, rpc, states
-from nimbus.compute.agent import network
+from nimbus.compute.agent import imagecache, network
 from nimbus.compute.virt.driver import GuestNotFound
 
 if TYPE_CHECKING:
@@ -29,14 +29,18 @@ class MovesMixin:
                                                kwargs=kwargs, timeout=120)
 
     async def _rebind(self, vifs: list[dict[str, Any]], host: str | None) -> None:
+        await self._update_ports(vifs, {"binding:host_id": host})
+
+    async def _update_ports(self, vifs: list[dict[str, Any]], body: dict[str, Any]) -> None:
         if not vifs or not lifecycle.has_service(self.agent.cloud, "network"):
             return
         client = self.agent.cloud.clients.get(NetworkClient)
         for vif in vifs:
             try:
-                await client.update_port(vif["port_id"], {"binding:host_id": host})
+                await client.update_port(vif["port_id"], body)
             except Exception:
-                LOG.warning("could not bind port %s to %s", vif["port_id"], host, exc_info=True)
+                LOG.warning("could not update port %s with %s", vif["port_id"], body,
+                            exc_info=True)
 
     async def _power(self, instance: dict[str, Any]) -> int:
         try:
@@ -120,8 +124,9 @@ class MovesMixin:
         uuid = instance["uuid"]
         async with self.agent.lock(uuid):
             if migration["source_compute"] != migration["dest_compute"]:
-                try:
-                    await self.driver.destroy(instance, instance["network_info"])
+                try:  # the source may share the files (one machine): keep them
+                    await self.driver.destroy(instance, instance["network_info"],
+                                              destroy_disks=False)
                 except Exception:
                     LOG.warning("destroy on revert of %s failed", uuid, exc_info=True)
             await self._rebind(instance["network_info"], migration["source_compute"])
@@ -153,6 +158,8 @@ class MovesMixin:
                 await bus.call(rpc.agent(dest), "pre_live_migration", instance=instance,
                                timeout=60)
                 await self.driver.live_migration(instance, dest)
+                await self._update_ports(instance["network_info"],
+                                         {"binding:host_id": dest, "binding:profile": {}})
             except Exception as exc:
                 try:
                     await bus.call(rpc.agent(dest), "rollback_live_migration", instance=instance,
@@ -169,15 +176,19 @@ class MovesMixin:
                               node_uuid=migration["dest_node_uuid"], request_id=request_id)
 
     async def pre_live_migration(self, context: dict[str, Any], instance: dict[str, Any]) -> None:
-        await self._rebind(instance["network_info"], self.agent.host)
+        # The ports stay bound to the source until the switch-over; migrating_to has the
+        # network wire them here too, so the destination's taps are ready when it comes.
+        await self._update_ports(instance["network_info"],
+                                 {"binding:profile": {"migrating_to": self.agent.host}})
         await self.driver.receive_live_migration(instance, instance["network_info"])
 
     async def rollback_live_migration(self, context: dict[str, Any], instance: dict[str, Any],
                                       source: str) -> None:
-        try:
-            await self.driver.destroy(instance, instance["network_info"])
+        try:  # the source still runs the guest, maybe from the same files
+            await self.driver.destroy(instance, instance["network_info"], destroy_disks=False)
         finally:
-            await self._rebind(instance["network_info"], source)
+            await self._update_ports(instance["network_info"],
+                                     {"binding:host_id": source, "binding:profile": {}})
 
     # -- rebuild and evacuation -------------------------------------------------------------------
     async def rebuild_instance(self, context: dict[str, Any], instance: dict[str, Any],
@@ -195,8 +206,9 @@ class MovesMixin:
                     await self._rebind(vifs, agent.host)
                 else:
                     await self.driver.destroy(instance, vifs)
+                path = await imagecache.image_path(agent, instance)
                 await self.driver.spawn(instance, instance.get("image_meta") or {}, vifs,
-                                        admin_password=admin_password)
+                                        admin_password=admin_password, image_path=path)
                 if was_stopped or stop:
                     await self.driver.power_off(instance)
             except Exception as exc:
@@ -322,7 +334,11 @@ class MovesMixin:
                         await self._rebind(vifs, agent.host)
                     else:
                         vifs = await network.allocate(agent, instance)
-                    await self.driver.spawn(instance, instance.get("image_meta") or {}, vifs)
+                    shelved = (instance.get("system_metadata") or {}).get("shelved_image_id")
+                    meta = {**(instance.get("image_meta") or {}),
+                            **({"id": shelved, "disk_format": None} if shelved else {})}
+                    path = await imagecache.image_path(agent, instance, meta)
+                    await self.driver.spawn(instance, meta, vifs, image_path=path)
             except Exception as exc:
                 await self._rebind(vifs, None)
                 await self._conductor("unshelve_failed", uuid=uuid,

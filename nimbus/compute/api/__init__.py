@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 MODULES = ("versions", "flavors", "keypairs", "limits", "quotas", "availability_zones",
            "servers", "server_actions", "instance_actions", "hypervisors", "aggregates",
            "server_groups", "server_data", "interfaces", "usage", "server_misc", "proxies",
-           "os_hosts", "proxy_images")
+           "proxy_networks", "os_hosts", "proxy_images")
 
 
 def api_modules() -> list[ModuleType]:

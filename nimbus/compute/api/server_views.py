@@ -5,11 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from nimbus.common.timeutils import aware, isotime
 from nimbus.compute import hosts, instances, states
-from nimbus.compute.models import Instance, InstanceFault, ServerGroup, ServerGroupMember, Service
+from nimbus.compute.models import Instance, InstanceFault, Service
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,21 +100,20 @@ class Extras:
         self.host_status: dict[str, str] = {}
 
     @classmethod
-    async def load(cls, c: Caller, session: AsyncSession, rows: list[Instance]) -> Extras:
+    async def load(cls, c: Caller, session: AsyncSession, rows: list[Instance],
+                   known: instances.Extras | None = None) -> Extras:
+        """`known`: tags and groups already read with the rows (instances.get_with_extras)."""
         extras = cls()
         uuids = [r.uuid for r in rows]
         if not uuids:
             return extras
-        if c.at(26):
-            extras.tags = await instances.tags_of(session, uuids)
+        if known is None:
+            known = await instances.tags_and_groups(session, uuids, tags=c.at(26),
+                                                    groups=c.at(71))
+        extras.tags = known.tags or {}
+        extras.groups = {u: g for u, g in (known.groups or {}).items() if g}
         extras.faults = await instances.latest_faults(
             session, [r.uuid for r in rows if status(r) in FAULT_STATUSES])
-        if c.at(71):
-            for uuid, group in (await session.execute(select(
-                    ServerGroupMember.instance_uuid, ServerGroup.uuid).join(
-                    ServerGroup, ServerGroup.id == ServerGroupMember.group_id).where(
-                    ServerGroupMember.instance_uuid.in_(uuids)))).all():
-                extras.groups.setdefault(uuid, []).append(group)
         if c.at(16):
             services = await c.svc.compute_services()
             for r in rows:
@@ -234,8 +231,9 @@ def show(c: Caller, inst: Instance, extras: Extras, *, show_esa: bool | None = N
     return server
 
 
-async def render_one(c: Caller, session: AsyncSession, inst: Instance) -> dict[str, Any]:
-    extras = await Extras.load(c, session, [inst])
+async def render_one(c: Caller, session: AsyncSession, inst: Instance,
+                     known: instances.Extras | None = None) -> dict[str, Any]:
+    extras = await Extras.load(c, session, [inst], known)
     return show(c, inst, extras, show_groups=True)
 
 

@@ -172,7 +172,8 @@ async def _list(c: Caller, detail: bool) -> Response:
     c.enforce("os_compute_api:servers:detail" if detail else "os_compute_api:servers:index")
     q = _build_query(c, detail)
     async with c.svc.db.session() as session:
-        rows = [] if q.status_pairs == [] else await listing.run(session, q)
+        rows = [] if q.status_pairs == [] else await listing.run(session, q,
+                                                                brief=not detail)
         if detail:
             extras = await views.Extras.load(c, session, rows)
     if detail:
@@ -205,9 +206,10 @@ async def show_server(server_id: str, c: Caller = Depends(caller)) -> Response:
     if c.at(102):
         c.query({"type": "object", "properties": {}, "additionalProperties": False})
     async with c.svc.db.session() as session:
-        inst = await instances.get(session, server_id, c.ctx)
+        inst, known = await instances.get_with_extras(session, server_id, c.ctx,
+                                                      tags=c.at(26), groups=c.at(71))
         c.enforce("os_compute_api:servers:show", target(inst))
-        body = await views.render_one(c, session, inst)
+        body = await views.render_one(c, session, inst, known)
     return json_response({"server": body})
 
 

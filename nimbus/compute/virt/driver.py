@@ -13,11 +13,16 @@ import importlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nimbus.compute import states
 
-DRIVERS = {"fake": "nimbus.compute.virt.fake:FakeDriver"}
+if TYPE_CHECKING:
+    from nimbus.common.settings import Settings
+
+DRIVERS = {"fake": "nimbus.compute.virt.fake:FakeDriver",
+           "qemu": "nimbus.compute.virt.qemu:QemuDriver"}
 
 
 class DriverError(Exception):
@@ -59,12 +64,16 @@ class HostResources:
 class VirtDriver(ABC):
     """One per host. Methods are coroutines; blocking work goes to threads or subprocesses."""
 
-    # Whether spawn needs the image's data on local disk (the agent fetches and caches it).
+    # Whether spawn needs the image's data on local disk (the agent fetches and caches it
+    # into `image_cache_path` and passes `image_path=` to spawn, rebuild, rescue, unshelve).
     needs_image_data = False
+    image_cache_path: Path | None = None
 
-    def __init__(self, host: str, settings: Any) -> None:
+    def __init__(self, host: str, settings: Any, cloud_settings: Settings | None = None) -> None:
         self.host = host
         self.settings = settings
+        # The whole process's settings (state_dir, dataplane nodes); None in unit tests.
+        self.cloud_settings = cloud_settings
 
     async def init_host(self) -> None:  # noqa: B027 - optional hook
         """Called once when the agent starts."""
@@ -119,7 +128,8 @@ class VirtDriver(ABC):
 
     @abstractmethod
     async def rescue(self, instance: dict[str, Any], network_info: list[dict[str, Any]],
-                     image_meta: dict[str, Any], rescue_password: str | None) -> None: ...
+                     image_meta: dict[str, Any], rescue_password: str | None, *,
+                     image_path: str | None = None) -> None: ...
 
     @abstractmethod
     async def unrescue(self, instance: dict[str, Any],
@@ -189,11 +199,14 @@ class VirtDriver(ABC):
         restarted); bring it back in the power state recorded."""
 
 
-def load_driver(name: str, host: str, settings: Any) -> VirtDriver:
+def load_driver(name: str, host: str, settings: Any, *,
+                cloud_settings: Settings | None = None) -> VirtDriver:
+    """The driver `name` for `host`; `settings` are the ComputeSettings, `cloud_settings`
+    the process's Settings (state_dir, and the host's node in dataplane.node(host))."""
     spec = DRIVERS.get(name)
     if spec is None:
         raise ValueError(f"unknown virt driver {name!r}; known: {', '.join(sorted(DRIVERS))}")
     module_name, _, cls_name = spec.partition(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
-    driver: VirtDriver = cls(host, settings)
+    driver: VirtDriver = cls(host, settings, cloud_settings)
     return driver

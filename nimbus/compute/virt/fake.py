@@ -46,8 +46,8 @@ class FakeGuest:
 
 
 class FakeDriver(VirtDriver):
-    def __init__(self, host: str, settings: Any) -> None:
-        super().__init__(host, settings)
+    def __init__(self, host: str, settings: Any, cloud_settings: Any = None) -> None:
+        super().__init__(host, settings, cloud_settings)
         self.guests: dict[str, FakeGuest] = {}
         # One-shot failures by operation name, and permanent ones.
         self.fail: dict[str, str] = {}
@@ -154,7 +154,8 @@ class FakeDriver(VirtDriver):
         self._guest(instance).power_state = states.RUNNING
 
     async def rescue(self, instance: dict[str, Any], network_info: list[dict[str, Any]],
-                     image_meta: dict[str, Any], rescue_password: str | None) -> None:
+                     image_meta: dict[str, Any], rescue_password: str | None, *,
+                     image_path: str | None = None) -> None:
         self._maybe_fail("rescue")
         guest = self._guest(instance)
         guest.rescued = True

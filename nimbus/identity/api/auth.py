@@ -20,6 +20,7 @@ from nimbus.identity import effective
 from nimbus.identity import projects as project_logic
 from nimbus.identity import tokens as logic
 from nimbus.identity.api.common import Caller, caller, service
+from nimbus.identity.users import project_ids_of
 from nimbus.web.errors import BadRequest, NotFound, Unauthorized
 from nimbus.web.responses import json_response, no_content
 
@@ -104,12 +105,10 @@ async def auth_projects(c: Caller = Depends(caller)) -> Response:
 async def user_projects(session: Any, ctx: RequestContext) -> list[Any]:
     """Projects where the caller holds any role, directly, via groups or inherited."""
     assert ctx.user_id
-    candidates = await project_logic.list_projects(session, {})
-    found = []
-    for project in candidates:
-        if await effective.project_role_ids(session, ctx.user_id, project, expand=False):
-            found.append(project)
-    return found
+    reachable = await project_ids_of(session, ctx.user_id)
+    if not reachable:
+        return []
+    return [p for p in await project_logic.list_projects(session, {}) if p.id in reachable]
 
 
 @router.get("/v3/auth/domains")
