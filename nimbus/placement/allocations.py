@@ -154,11 +154,9 @@ def _replace(io: ClaimIO, names: _Names, writes: list[ConsumerWrite], opts: Writ
     if rows:
         io.insert_allocations(rows)
     _write_consumers(io, writes, plan, opts)
-    new_gens: dict[int, int] = {}
-    for rp_id in sorted(plan.gens):
-        if io.bump(rp_id, plan.gens[rp_id]) != 1:
-            raise errors.ConcurrentUpdate()
-        new_gens[rp_id] = plan.gens[rp_id] + 1
+    if plan.gens and io.bump(plan.gens) != len(plan.gens):
+        raise errors.ConcurrentUpdate()
+    new_gens = {rp_id: gen + 1 for rp_id, gen in plan.gens.items()}
     return usage, new_gens, bool(plan.old)
 
 
@@ -213,6 +211,7 @@ def _check_capacity(index: _Names, plan: _Plan, rows: list[dict[str, Any]],
 
 def _write_consumers(io: ClaimIO, writes: list[ConsumerWrite], plan: _Plan,
                      opts: WriteOptions) -> None:
+    created: list[dict[str, Any]] = []
     for w in writes:
         have = plan.consumers.get(w.uuid)
         project = w.project_id or (have.project_id if have else INCOMPLETE_PROJECT)
@@ -224,15 +223,17 @@ def _write_consumers(io: ClaimIO, writes: list[ConsumerWrite], plan: _Plan,
             continue
         values = {"project_id": project, "user_id": user, "consumer_type": ctype}
         if have is None:
-            try:
-                io.insert_consumer({"uuid": w.uuid, "generation": 1, **values})
-            except Duplicate:  # another request created it meanwhile
-                raise _gen_conflict("another request's", "null") from None
+            created.append({"uuid": w.uuid, "generation": 1, **values})
             continue
         if io.update_consumer(have.id, have.generation,
                               {"generation": have.generation + 1, **values}) != 1:
             raise Conflict("consumer generation conflict - the consumer changed while "
                            "allocating; please retry", code=errors.CONCURRENT_UPDATE)
+    if created:
+        try:
+            io.insert_consumers(created)
+        except Duplicate:  # another request created one of them meanwhile
+            raise _gen_conflict("another request's", "null") from None
 
 
 async def delete_consumer(session: AsyncSession, after: AfterCommit, index: Index,

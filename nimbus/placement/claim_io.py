@@ -13,7 +13,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,12 +42,15 @@ class ClaimIO(Protocol):
 
     def delete_consumer(self, consumer_id: int) -> None: ...
 
-    def insert_consumer(self, values: dict[str, Any]) -> None: ...
+    def insert_consumers(self, rows: list[dict[str, Any]]) -> None:
+        """New consumer rows, in one statement; Duplicate if any of them exists already."""
 
     def update_consumer(self, consumer_id: int, generation: int,
                         values: dict[str, Any]) -> int: ...
 
-    def bump(self, rp_id: int, generation: int) -> int: ...
+    def bump(self, gens: dict[int, int]) -> int:
+        """Compare-and-swap every provider's generation (id -> generation read) to the next
+        one, in one statement; how many matched."""
 
 
 _USED = (select(func.coalesce(func.sum(Allocation.used), 0))
@@ -90,9 +93,12 @@ class SessionIO:
     def delete_consumer(self, consumer_id: int) -> None:
         self.s.execute(delete(Consumer).where(Consumer.id == consumer_id))
 
-    def insert_consumer(self, values: dict[str, Any]) -> None:
+    def insert_consumers(self, rows: list[dict[str, Any]]) -> None:
         try:
-            self.s.execute(insert(Consumer).values(**values))
+            if len(rows) == 1:
+                self.s.execute(insert(Consumer).values(**rows[0]))
+            else:
+                self.s.execute(insert(Consumer), rows)
         except IntegrityError:
             raise Duplicate() from None
 
@@ -102,10 +108,17 @@ class SessionIO:
             Consumer.id == consumer_id, Consumer.generation == generation).values(**values))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def bump(self, rp_id: int, generation: int) -> int:
-        result = self.s.execute(update(ResourceProvider).where(
-            ResourceProvider.id == rp_id, ResourceProvider.generation == generation)
-            .values(generation=generation + 1))
+    def bump(self, gens: dict[int, int]) -> int:
+        if len(gens) == 1:
+            [(rp_id, generation)] = gens.items()
+            cond: Any = (ResourceProvider.id == rp_id) & \
+                (ResourceProvider.generation == generation)
+        else:
+            # The ids alone pick the rows by primary key; the pairs check the generations.
+            cond = ResourceProvider.id.in_(sorted(gens)) & tuple_(
+                ResourceProvider.id, ResourceProvider.generation).in_(sorted(gens.items()))
+        result = self.s.execute(update(ResourceProvider).where(cond).values(
+            generation=ResourceProvider.generation + 1))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -160,13 +173,13 @@ class SqliteIO:
     def delete_consumer(self, consumer_id: int) -> None:
         self.c.execute("DELETE FROM consumers WHERE id = ?", (consumer_id,))
 
-    def insert_consumer(self, values: dict[str, Any]) -> None:
+    def insert_consumers(self, rows: list[dict[str, Any]]) -> None:
         try:
-            self.c.execute(
+            self.c.executemany(
                 "INSERT INTO consumers (uuid, project_id, user_id, consumer_type, generation, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (values["uuid"], values["project_id"], values["user_id"],
-                 values["consumer_type"], values["generation"], self.now, self.now))
+                [(v["uuid"], v["project_id"], v["user_id"], v["consumer_type"],
+                  v["generation"], self.now, self.now) for v in rows])
         except sqlite3.IntegrityError:
             raise Duplicate() from None
 
@@ -178,8 +191,11 @@ class SqliteIO:
             (values["generation"], values["project_id"], values["user_id"],
              values["consumer_type"], self.now, consumer_id, generation)).rowcount
 
-    def bump(self, rp_id: int, generation: int) -> int:
-        return self.c.execute(
-            "UPDATE resource_providers SET generation = ?, updated_at = ? "
-            "WHERE id = ? AND generation = ?",
-            (generation + 1, self.now, rp_id, generation)).rowcount
+    def bump(self, gens: dict[int, int]) -> int:
+        matched = 0
+        for rp_id, generation in sorted(gens.items()):
+            matched += self.c.execute(
+                "UPDATE resource_providers SET generation = ?, updated_at = ? "
+                "WHERE id = ? AND generation = ?",
+                (generation + 1, self.now, rp_id, generation)).rowcount
+        return matched

@@ -88,3 +88,65 @@ def test_concurrent_claims_never_overcommit(backend_cloud: RunningCloud) -> None
         "resource_provider_generation": gen, "inventories": {"VCPU": {"total": 1}}})
     assert (first.status_code, second.status_code) == (200, 409)
     assert len(api.candidates("resources=VCPU:1")["allocation_requests"]) == 1
+
+
+async def _race_batches(base: str, token: str, rps: list[str]) -> list[int]:
+    """Each client claims for two new consumers at once, one on each provider."""
+    headers = {"X-Auth-Token": token, "OpenStack-API-Version": "placement 1.39"}
+    limits = httpx.Limits(max_connections=CLIENTS)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
+                                 timeout=60) as client:
+        async def claim() -> int:
+            body = {new_uuid(): {
+                "allocations": {rp: {"resources": {"VCPU": 1}}}, "project_id": "batch",
+                "user_id": "batch", "consumer_generation": None, "consumer_type": "INSTANCE"}
+                for rp in rps}
+            while True:
+                resp = await client.post("/allocations", json=body)
+                if resp.status_code != 409 or \
+                        resp.json()["errors"][0].get("code") != "placement.concurrent_update":
+                    return resp.status_code
+
+        return await asyncio.gather(*(claim() for _ in range(CLIENTS)))
+
+
+def test_concurrent_batch_claims_over_several_providers(backend_cloud: RunningCloud) -> None:
+    """A claim touching several providers moves each one's generation once, all or nothing;
+    a consumer that exists already is refused and leaves nothing behind."""
+    api = Placement(backend_cloud, admin_token(backend_cloud))
+    rps = [api.provider(f"batch-{i}") for i in range(2)]
+    for rp in rps:
+        api.inventory(rp, VCPU={"total": CAPACITY})
+    before = {rp: api.generation(rp) for rp in rps}
+    statuses = asyncio.run(_race_batches(f"{backend_cloud.url}/placement",
+                                         admin_token(backend_cloud), rps))
+    assert sorted(set(statuses)) == [204, 409], statuses
+    assert statuses.count(204) == CAPACITY
+    for rp in rps:
+        assert api.generation(rp) == before[rp] + CAPACITY
+        usage = api.get(f"/resource_providers/{rp}/usages").json()["usages"]
+        assert usage["VCPU"] == CAPACITY
+    assert api.get("/usages?project_id=batch").json()["usages"]["INSTANCE"]["consumer_count"] \
+        == 2 * CAPACITY
+    # Free one unit on each provider, then claim it back with one new consumer and one that
+    # exists already (consumer_generation null): 409, and neither is written.
+    taken = next(iter(api.get(f"/resource_providers/{rps[0]}/allocations")
+                      .json()["allocations"]))
+    other = next(iter(api.get(f"/resource_providers/{rps[1]}/allocations")
+                      .json()["allocations"]))
+    assert api.delete(f"/allocations/{taken}").status_code == 204
+    assert api.delete(f"/allocations/{other}").status_code == 204
+    existing = next(iter(api.get(f"/resource_providers/{rps[1]}/allocations")
+                         .json()["allocations"]))
+    fresh = new_uuid()
+    resp = api.post("/allocations", json={
+        fresh: {"allocations": {rps[0]: {"resources": {"VCPU": 1}}}, "project_id": "batch",
+                "user_id": "batch", "consumer_generation": None, "consumer_type": "INSTANCE"},
+        existing: {"allocations": {rps[1]: {"resources": {"VCPU": 1}}},
+                   "project_id": "batch", "user_id": "batch", "consumer_generation": None,
+                   "consumer_type": "INSTANCE"}})
+    assert resp.status_code == 409, resp.text
+    assert api.get(f"/allocations/{fresh}").json()["allocations"] == {}
+    for rp in rps:
+        usage = api.get(f"/resource_providers/{rp}/usages").json()["usages"]
+        assert usage["VCPU"] == CAPACITY - 1
