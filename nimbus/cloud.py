@@ -42,6 +42,7 @@ class Cloud:
         self.started = False
         self.clients = Clients(self)
         self.dataplane: HostAgents | None = None
+        self._app: ASGIApp | None = None
 
     # -- wiring -------------------------------------------------------------------------------
     def database(self, service: str) -> Database:
@@ -92,8 +93,18 @@ class Cloud:
         self.started = False
 
     def asgi_app(self) -> ASGIApp:
-        # Both wirings keep the path prefix, so a service's URLs look the same in either.
-        return Gateway({CATALOG[name][1]: svc.app() for name, svc in self.services.items()})
+        """The gateway in front of this process's services (built once: the web server and
+        the in-process calls of nimbus/clients share it)."""
+        if self._app is None:
+            # Both wirings keep the path prefix, so a service's URLs look the same in either.
+            self._app = Gateway({CATALOG[name][1]: svc.app()
+                                 for name, svc in self.services.items()})
+        return self._app
+
+    def hosts_locally(self, service: str) -> bool:
+        """Whether this process answers `service`'s API at its catalog endpoint."""
+        return self.started and service in self.services and \
+            service not in self.settings.service_urls
 
     # -- tokens -------------------------------------------------------------------------------
     async def announce_revocation(self, event: RevocationEvent) -> None:

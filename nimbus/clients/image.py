@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from nimbus.clients.base import RemoteApiError, ServiceClient
+from nimbus.clients.base import RemoteApiError, ServiceClient, json_of
 from nimbus.common.context import RequestContext
 
 
@@ -26,7 +26,7 @@ class ImageClient(ServiceClient):
     async def create(self, body: dict[str, Any], *,
                      ctx: RequestContext | None = None) -> dict[str, Any]:
         resp = await self.request("POST", "/v2/images", ctx=ctx, json=body)
-        image: dict[str, Any] = resp.json()
+        image: dict[str, Any] = json_of(resp)
         return image
 
     async def upload(self, image_id: str, data: bytes, *,
@@ -46,7 +46,7 @@ class ImageClient(ServiceClient):
         resp = await self.request(
             "PATCH", f"/v2/images/{image_id}", ctx=ctx, json=ops,
             headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
-        image: dict[str, Any] = resp.json()
+        image: dict[str, Any] = json_of(resp)
         return image
 
     async def list(self, params: dict[str, str], *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nimbus.clients.base import RemoteApiError, ServiceClient
+from nimbus.clients.base import RemoteApiError, ServiceClient, json_of
 from nimbus.common.context import RequestContext
 
 
@@ -49,14 +49,14 @@ class NetworkClient(ServiceClient):
     async def create_port(self, attrs: dict[str, Any], *,
                           ctx: RequestContext | None = None) -> dict[str, Any]:
         resp = await self.request("POST", "/v2.0/ports", ctx=ctx, json={"port": attrs})
-        port: dict[str, Any] = resp.json()["port"]
+        port: dict[str, Any] = json_of(resp)["port"]
         return port
 
     async def update_port(self, port_id: str, attrs: dict[str, Any], *,
                           ctx: RequestContext | None = None) -> dict[str, Any]:
         resp = await self.request("PUT", f"/v2.0/ports/{port_id}", ctx=ctx,
                                   json={"port": attrs})
-        port: dict[str, Any] = resp.json()["port"]
+        port: dict[str, Any] = json_of(resp)["port"]
         return port
 
     async def delete_port(self, port_id: str, *, ctx: RequestContext | None = None) -> None:

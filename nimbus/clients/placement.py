@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nimbus.clients.base import RemoteApiError, ServiceClient
+from nimbus.clients.base import RemoteApiError, ServiceClient, json_of
 
 MICROVERSION = "1.39"
 
@@ -25,7 +25,7 @@ class PlacementClient(ServiceClient):
         resp = await self.request(method, path, headers=self._headers(), **kwargs)
         if resp.status_code == 204 or not resp.content:
             return None
-        return resp.json()
+        return json_of(resp)
 
     # -- providers -------------------------------------------------------------------------------
     async def provider(self, uuid: str) -> dict[str, Any] | None:

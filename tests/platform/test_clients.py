@@ -42,3 +42,37 @@ def test_service_user_exists_with_service_role(cloud: RunningCloud) -> None:
     roles = {r["name"] for r in body["token"]["roles"]}
     assert {"admin", "service"} <= roles
     assert body["token"]["project"]["name"] == "service"
+
+
+def test_a_service_this_process_hosts_is_called_in_process(cloud: RunningCloud) -> None:
+    """The all-in-one answers its own services' calls through its ASGI app (no socket); a
+    service placed elsewhere (service_urls) is called over HTTP. Same answers and errors."""
+    async def compare(c):  # type: ignore[no-untyped-def]
+        over_http: list[str] = []
+
+        async def record(request: httpx.Request) -> None:
+            over_http.append(request.url.path)
+
+        client = c.clients.get(IdentityClient)
+        c.clients.http.event_hooks["request"].append(record)
+        try:
+            assert c.clients.local("identity") is not None
+            local = sorted(p["name"] for p in await client.projects())
+            local_missing = await client.project("nope")
+            assert over_http == []
+            c.settings.service_urls["identity"] = c.settings.endpoint
+            try:
+                assert c.clients.local("identity") is None
+                remote = sorted(p["name"] for p in await client.projects())
+                remote_missing = await client.project("nope")
+            finally:
+                del c.settings.service_urls["identity"]
+        finally:
+            c.clients.http.event_hooks["request"].remove(record)
+        return local, local_missing, remote, remote_missing, over_http
+
+    local, local_missing, remote, remote_missing, over_http = cloud.call(compare)
+    assert local == remote and "admin" in local
+    assert local_missing is None and remote_missing is None
+    assert over_http and all(path.startswith("/identity/") for path in over_http)
+
