@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from nimbus.cloud import Cloud
+from nimbus.common.memory import settle_after_start
 from nimbus.common.settings import Settings
 
 
@@ -68,6 +69,7 @@ async def serve(settings: Settings, services: list[str] | None = None) -> None:
         write_status(settings.state_dir, "migrating and bootstrapping")
         await cloud.start()
         server = Server(uvicorn_config(cloud.asgi_app(), settings))
+        settle_after_start()
         # uvicorn captures SIGINT/SIGTERM while serving and re-raises them afterwards into
         # the handlers it found; make those harmless so the cloud still stops cleanly.
         for sig in (signal.SIGTERM, signal.SIGINT):
