@@ -122,6 +122,10 @@ class QemuSettings(BaseModel):
     binary: str = "qemu-system-x86_64"
     tb_size_mb: int = Field(32, ge=0, description="TCG translation cache; 0: QEMU's default")
     machine: str = "pc"
+    # Firmware for guests booted straight from a kernel (images with kernel_id/ramdisk_id):
+    # qboot starts a kernel in milliseconds where SeaBIOS takes about half a second under
+    # TCG. Used when the file exists; "" for QEMU's default.
+    direct_boot_firmware: str = "/usr/share/qemu/qboot.rom"
     shutdown_timeout: float = Field(10.0, ge=0, description="seconds a guest gets to power "
                                     "off on ACPI before it is stopped hard")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nimbus.guestimage import debs, guestfiles, modules
+from nimbus.guestimage import debs, guestfiles, kernelfile, modules
 from nimbus.guestimage.cpio import Archive
 from nimbus.guestimage.debs import BuildError, run
 
@@ -28,7 +28,8 @@ DISK_MB = 64  # FAT32 needs at least 65525 clusters: 64 MiB with 512-byte cluste
 PART_START = 2048  # sectors: the partition starts at 1 MiB
 MBR_BIN = Path("/usr/lib/syslinux/mbr/mbr.bin")
 # The modules whose code shapes the image (not the CLI or registration).
-IMAGE_SOURCES = ("builder.py", "cpio.py", "debs.py", "guestfiles.py", "modules.py")
+IMAGE_SOURCES = ("builder.py", "cpio.py", "debs.py", "guestfiles.py", "kernelfile.py",
+                 "modules.py")
 # tool -> Debian package that has it
 TOOLS = {"apt-get": "apt", "apt-cache": "apt", "dpkg-deb": "dpkg", "sfdisk": "fdisk",
          "mkfs.vfat": "dosfstools", "mcopy": "mtools", "syslinux": "syslinux",
@@ -47,6 +48,14 @@ def default_paths(state_dir: Path) -> tuple[Path, Path]:
     """(image, cache) in a cloud's state folder. `nimbus up` registers what it finds in
     <state_dir>/guest-images/ as public images named after the files: nimbus-test."""
     return state_dir / "guest-images" / "nimbus-test.qcow2", state_dir / "guest-image-cache"
+
+
+def sidecars(output: Path) -> tuple[Path, Path]:
+    """(kernel, ramdisk) written beside the disk image for direct kernel boot: registered as
+    the aki and ari images the disk image's kernel_id and ramdisk_id name, as DevStack does
+    with CirrOS. Booted that way the guest skips its firmware's disk reads, SYSLINUX and the
+    kernel's self-decompression: about 1.5 s of a TCG boot."""
+    return output.with_suffix(".kernel"), output.with_suffix(".initrd")
 
 
 def missing_tools() -> list[str]:
@@ -94,7 +103,8 @@ def build(output: Path, cache: Path, force: bool = False,
         key = recipe_key(packages)
         old = read_manifest(output)
         if not force and output.is_file() and old and old.get("key") == key \
-                and old.get("size") == output.stat().st_size:
+                and old.get("size") == output.stat().st_size \
+                and all(p.is_file() for p in sidecars(output)):
             return BuildResult(output, False, old, time.monotonic() - started)
         if missing := missing_tools():
             raise BuildError("missing host tools: " + ", ".join(missing))
@@ -130,8 +140,9 @@ def _assemble(work: Path, files: dict[str, Path], kernel: str, ssh: list[str],
     archive.write_gzip(initrd)
     log(f"initramfs {initrd.stat().st_size / 1e6:.1f} MB; making the disk")
     _disk(work, vmlinuz, initrd, output)
+    direct = _direct_boot_files(work, vmlinuz, archive, output)
     data = output.read_bytes()
-    return {"kernel": version, "modules": kmods, "size": len(data),
+    return {"kernel": version, "modules": kmods, "size": len(data), "direct_boot": direct,
             "kernel_size": vmlinuz.stat().st_size, "initrd_size": initrd.stat().st_size,
             "sha256": hashlib.sha256(data).hexdigest(),
             "sha512": hashlib.sha512(data).hexdigest(),
@@ -208,6 +219,26 @@ def _kernel_modules(archive: Archive, moddir: Path, version: str) -> list[str]:
     archive.file(f"lib/modules/{version}/modules.dep", "\n".join(dep_lines) + "\n")
     archive.file("etc/nimbus/modules", "\n".join(rel) + "\n")
     return [modules._name(p) for p in order]
+
+
+def _direct_boot_files(work: Path, vmlinuz: Path, archive: Archive,
+                       output: Path) -> dict[str, Any]:
+    """The kernel (see kernelfile.py) and an uncompressed initramfs (unpacking 3.5 MB of
+    gzip costs the guest 0.2 s under TCG) beside the disk image; what the manifest says of
+    them."""
+    kernel_out, initrd_out = sidecars(output)
+    kernel_tmp, initrd_tmp = work / "direct.kernel", work / "direct.initrd"
+    kind = kernelfile.direct_boot_kernel(vmlinuz, kernel_tmp)
+    initrd_tmp.write_bytes(archive.cpio())
+    found = {}
+    for tmp, final, key in ((kernel_tmp, kernel_out, "kernel"), (initrd_tmp, initrd_out,
+                                                                  "ramdisk")):
+        part = final.with_name(f".{final.name}.part")
+        shutil.copyfile(tmp, part)
+        part.replace(final)
+        found[key] = {"file": final.name, "size": final.stat().st_size,
+                      "sha512": hashlib.sha512(final.read_bytes()).hexdigest()}
+    return {**found, "kernel_kind": kind, "cmdline": guestfiles.KERNEL_ARGS}
 
 
 def _disk(work: Path, vmlinuz: Path, initrd: Path, output: Path) -> None:

@@ -179,6 +179,16 @@ def test_two_guests_on_one_node(plane: Plane, world: dict[str, Any]) -> None:
     conn.network.delete_security_group_rule(rule)
     wait_until("the ping to be blocked again", lambda: not ext_pings(plane, address), 30,
                every=0.5)
+
+    # The image names a kernel and a ramdisk: the guests booted straight from them, no boot
+    # loader ran. A soft reboot (ACPI power button, then a new QEMU) keeps vm2 on its
+    # network: it leases its address again and vm1 reaches it.
+    assert "SYSLINUX" not in console(world, vm2)
+    conn.compute.reboot_server(vm2, "SOFT")
+    wait_until("vm2's new lease after its reboot", lambda: console(world, vm2).count(
+        f"nimbus-guest: lease eth0 {ip2}/") >= 2, 120, every=0.5)
+    out = ssh(plane, world, address, f"ping -c 2 -W 3 {ip2} >/dev/null && echo ping-vm2-ok")
+    assert "ping-vm2-ok" in out, out
     world["vm1"], world["vm2"], world["fip"] = vm1, vm2, fip
 
 

@@ -54,6 +54,13 @@ def test_build_test_registers_once_and_replaces_on_rebuild(clouds_yaml: Path, tm
             image["container_format"]) == ("active", "public", "qcow2", "bare")
     assert image["os_hash_value"] == manifest["sha512"] and image["size"] == manifest["size"]
     assert image[MARK] == "true"
+    # It boots straight from its kernel and ramdisk, registered beside it as aki and ari.
+    assert image["os_command_line"] == manifest["direct_boot"]["cmdline"]
+    for key, fmt, part in (("kernel_id", "aki", "kernel"), ("ramdisk_id", "ari", "ramdisk")):
+        boot = httpx.get(f"{url}/v2/images/{image[key]}", headers=headers).json()
+        assert (boot["status"], boot["visibility"], boot["disk_format"],
+                boot["container_format"]) == ("active", "public", fmt, fmt)
+        assert boot["os_hash_value"] == manifest["direct_boot"][part]["sha512"]
 
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output

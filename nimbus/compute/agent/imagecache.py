@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 
+BOOT_IMAGES = ("kernel_id", "ramdisk_id")
+
+
 class ImageCacheError(Exception):
     pass
 
@@ -117,4 +120,10 @@ async def image_path(agent: HostAgent, instance: dict[str, Any],
     image_id = meta.get("id") or instance.get("image_ref")
     if not image_id:
         return None
+    # An image booted straight from a kernel and ramdisk (kernel_id, ramdisk_id): the driver
+    # finds those beside it in the cache.
+    props = meta.get("properties") or {}
+    for key in BOOT_IMAGES:
+        if props.get(key):
+            await cache.fetch(str(props[key]))
     return str(await cache.fetch(str(image_id)))

@@ -24,6 +24,8 @@ from nimbus.compute.virt.qemu.record import LaunchRecord, load, save
 LOG = logging.getLogger(__name__)
 
 CONSOLE_TAIL = 100 * 1024
+# The kernel's command line when a directly booted image gives none (upstream's default).
+DEFAULT_CMDLINE = "root=/dev/vda console=tty0 console=ttyS0,115200"
 RUN_STATES = {
     "running": states.RUNNING, "paused": states.PAUSED, "prelaunch": states.PAUSED,
     "inmigrate": states.PAUSED, "postmigrate": states.PAUSED, "finish-migrate": states.PAUSED,
@@ -76,17 +78,39 @@ class QemuDriver(MovesMixin, DevicesMixin):
             root_gb = int(flavor.get("root_gb") or 0)
             await disks.create_overlay(paths.disk, Path(image_path), base_format, base_size,
                                        root_gb)
+            kernel, initrd, cmdline = self.boot_files(image_meta)
             rec = LaunchRecord(
                 uuid=instance["uuid"], name=instance.get("name") or f"guest-{instance['uuid']}",
                 host=self.host, namespace=self.namespace,
                 memory_mb=int(flavor.get("memory_mb") or 128), vcpus=int(flavor.get("vcpus") or 1),
                 root_gb=root_gb, base=str(image_path), base_format=base_format,
-                vifs=[vif_record(v) for v in network_info])
+                vifs=[vif_record(v) for v in network_info], kernel=kernel, initrd=initrd,
+                cmdline=cmdline)
             save(paths, rec)
             await process.start(rec, paths, self.qemu, reuse_taps=False)
         except BaseException:
             await self._remove_files(paths)
             raise
+
+    def boot_files(self, image_meta: dict[str, Any]) -> tuple[str, str, str]:
+        """(kernel, initrd, command line) of an image booted directly from the kernel and
+        ramdisk images its kernel_id and ramdisk_id name (the agent's image cache fetched
+        them beside the base image); ("", "", "") for an image that boots from its disk."""
+        props = image_meta.get("properties") or {}
+        kernel_id, ramdisk_id = props.get("kernel_id"), props.get("ramdisk_id")
+        if not kernel_id or self.image_cache_path is None:
+            return "", "", ""
+        files = []
+        for what, image_id in (("kernel", kernel_id), ("ramdisk", ramdisk_id)):
+            if not image_id:
+                files.append("")
+                continue
+            path = self.image_cache_path / str(image_id)
+            if "/" in str(image_id) or not path.is_file():
+                raise DriverError(f"the {what} image {image_id} is not in this host's image "
+                                  "cache")
+            files.append(str(path))
+        return files[0], files[1], str(props.get("os_command_line") or DEFAULT_CMDLINE)
 
     async def destroy(self, instance: dict[str, Any], network_info: list[dict[str, Any]],
                       *, destroy_disks: bool = True) -> None:
@@ -112,14 +136,16 @@ class QemuDriver(MovesMixin, DevicesMixin):
             if await self.run_status(rec) != "running":
                 await self.qmp(rec, "cont")
         else:
-            await process.stop(rec, paths, clean_timeout=self.qemu.shutdown_timeout)
+            await process.stop(rec, paths, clean_timeout=self.qemu.shutdown_timeout,
+                               keep_taps=True)
             paths.state.unlink(missing_ok=True)
             await self._start(rec)
 
     async def power_off(self, instance: dict[str, Any], clean_shutdown: bool = True) -> None:
         rec = self.record(instance)
         await process.stop(rec, self.paths(rec.uuid),
-                           clean_timeout=self.qemu.shutdown_timeout if clean_shutdown else 0)
+                           clean_timeout=self.qemu.shutdown_timeout if clean_shutdown else 0,
+                           keep_taps=True)
         if rec.power == "running":
             rec.power = "shutdown"
             save(self.paths(rec.uuid), rec)
@@ -159,7 +185,7 @@ class QemuDriver(MovesMixin, DevicesMixin):
             await self.qmp(rec, "cont")
             raise
         os.replace(partial, paths.state)
-        await process.stop(rec, paths)
+        await process.stop(rec, paths, keep_taps=True)
         rec.power = "suspended"
         save(paths, rec)
 

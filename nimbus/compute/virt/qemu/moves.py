@@ -35,7 +35,8 @@ class MovesMixin(QemuBase):
         base = Path(image_path or rec.base)
         fmt, size = await disks.check_base(base, image_meta.get("disk_format") if image_path
                                            else rec.base_format)
-        await process.stop(rec, paths, clean_timeout=self.qemu.shutdown_timeout)
+        await process.stop(rec, paths, clean_timeout=self.qemu.shutdown_timeout,
+                           keep_taps=True)
         paths.rescue.unlink(missing_ok=True)
         await disks.create_overlay(paths.rescue, base, fmt, size, 0)
         rec.rescue = True
@@ -51,7 +52,7 @@ class MovesMixin(QemuBase):
                        network_info: list[dict[str, Any]]) -> None:
         rec = self.record(instance)
         paths = self.paths(rec.uuid)
-        await process.stop(rec, paths)
+        await process.stop(rec, paths, keep_taps=True)
         rec.rescue = False
         paths.rescue.unlink(missing_ok=True)
         await self._start(rec)

@@ -53,10 +53,18 @@ def argv(rec: LaunchRecord, paths: Paths, settings: QemuSettings, tag: str, *,
             "-serial", "chardev:serial0"]
     if settings.accel == "kvm":
         args += ["-cpu", "host"]
+    direct = bool(rec.kernel) and not rec.rescue  # a rescued guest boots the rescue disk
+    if direct:
+        if settings.direct_boot_firmware and Path(settings.direct_boot_firmware).is_file():
+            args += ["-bios", settings.direct_boot_firmware]
+        args += ["-kernel", rec.kernel, "-append", rec.cmdline]
+        if rec.initrd:
+            args += ["-initrd", rec.initrd]
     disks = [(paths.disk, "root")]
     if rec.rescue:
         disks.insert(0, (paths.rescue, "rescue"))
-    for index, (path, node) in enumerate(disks):
+    # The kernel QEMU loads itself takes boot index 0; the disks follow it.
+    for index, (path, node) in enumerate(disks, start=1 if direct else 0):
         args += ["-blockdev", f"driver=file,node-name={node}-f,filename={esc(path)}",
                  "-blockdev", f"driver=qcow2,node-name={node},file={node}-f",
                  "-device", f"virtio-blk-pci,id=disk-{node},drive={node},bootindex={index}"]
@@ -129,7 +137,9 @@ async def tap_exists(namespace: str | None, dev: str) -> bool:
 async def add_taps(namespace: str | None, vifs: list[dict[str, Any]], *,
                    reuse: bool) -> list[str]:
     """Create the taps (up, with the network's MTU); `reuse` takes over taps of these names
-    left by an earlier run of the same guest. Returns those it made."""
+    left by an earlier run of the same guest as they are: still on their bridge, with their
+    filter rules, as the L2 agent wired them (it would not see a tap made anew under the same
+    name). Returns those it made."""
     made: list[str] = []
     try:
         for vif in vifs:
@@ -138,13 +148,12 @@ async def add_taps(namespace: str | None, vifs: list[dict[str, Any]], *,
                 if not reuse:
                     raise DriverError(f"tap {dev} already exists in "
                                       f"{namespace or 'the root namespace'}")
-                await netns.run(["ip", "link", "del", "dev", dev], namespace=namespace,
-                                check=False)
-            done = await netns.run(["ip", "tuntap", "add", "dev", dev, "mode", "tap"],
-                                   namespace=namespace, check=False)
-            if done.returncode != 0:
-                raise DriverError(f"cannot create tap {dev}: {done.stderr.strip()}")
-            made.append(dev)
+            else:
+                done = await netns.run(["ip", "tuntap", "add", "dev", dev, "mode", "tap"],
+                                       namespace=namespace, check=False)
+                if done.returncode != 0:
+                    raise DriverError(f"cannot create tap {dev}: {done.stderr.strip()}")
+                made.append(dev)
             up = ["ip", "link", "set", "dev", dev]
             if vif.get("mtu"):
                 up += ["mtu", str(vif["mtu"])]
@@ -220,9 +229,12 @@ async def launch(command: list[str], errfile: Path, time_limit: float = 60.0) ->
     return returncode, text
 
 
-async def stop(rec: LaunchRecord, paths: Paths, *, clean_timeout: float = 0.0) -> bool:
+async def stop(rec: LaunchRecord, paths: Paths, *, clean_timeout: float = 0.0,
+               keep_taps: bool = False) -> bool:
     """End the guest's QEMU: ACPI power button first when clean_timeout > 0, then `quit`,
-    then SIGKILL. Removes its taps and run files. True if the guest shut down by itself."""
+    then SIGKILL. Removes its run files, and its taps unless `keep_taps` (the guest starts
+    again on this host: a reboot, power off, suspend, rescue). True if the guest shut down
+    by itself."""
     tag = rec.run_tag
     pid = read_pid(paths.pidfile(tag))
     clean = False
@@ -239,7 +251,8 @@ async def stop(rec: LaunchRecord, paths: Paths, *, clean_timeout: float = 0.0) -
                     os.kill(pid, signal.SIGKILL)
                 await wait_gone(pid, rec.uuid, 5)
     remove_run_files(paths, tag)
-    await delete_taps(rec.namespace, [v["devname"] for v in rec.vifs])
+    if not keep_taps:
+        await delete_taps(rec.namespace, [v["devname"] for v in rec.vifs])
     return clean
 
 

@@ -41,6 +41,11 @@ class LaunchRecord:
     vifs: list[dict[str, Any]] = field(default_factory=list)  # port_id, mac_address, devname, mtu
     volumes: list[dict[str, Any]] = field(default_factory=list)  # see devices.py
     rescue: bool = False
+    # Direct kernel boot (the image's kernel_id/ramdisk_id, cached beside the base image);
+    # "" boots the disk through the firmware.
+    kernel: str = ""
+    initrd: str = ""
+    cmdline: str = ""
     # What the guest should be doing: "running" (a QEMU process exists, maybe paused),
     # "shutdown" (powered off by us), "suspended" (its state saved to a file). A guest meant
     # to run whose QEMU is gone (the host restarted) is missing, and recover() restarts it.
