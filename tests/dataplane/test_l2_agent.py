@@ -252,6 +252,28 @@ def test_ports_go_active_and_reach_each_other_over_vxlan(env: Env) -> None:
     wait_for(lambda: fdb(env, env.lab.n1, vxlan) == set(), 30, "entries removed")
 
 
+def test_a_device_made_anew_under_a_wired_name_is_wired_again(env: Env) -> None:
+    """What a hypervisor does when it restarts a guest: the tap goes and comes back under the
+    same name, and nothing tells the agent. It notices by itself and puts it on the bridge."""
+    cidr = "10.77.5.0/24"
+    net = network(env, "anew", cidr)
+    a, b = env.port(net, env.h1), env.port(net, env.h1)
+    ep_a = env.lab.endpoint(env.lab.n1, a, cidr)
+    env.lab.endpoint(env.lab.n1, b, cidr)
+    env.wait_status(a)
+    env.wait_status(b)
+    ip_b = b["fixed_ips"][0]["ip_address"]
+    env.lab.reaches(ep_a, ip_b)
+    tap = "tap" + b["id"][:11]
+    env.lab.ns(env.lab.n1, "ip", "link", "del", tap)
+    ep_b = env.lab.endpoint(env.lab.n1, b, cidr)
+    bridge = f"brq{net['id'][:11]}"
+    wait_for(lambda: f"master {bridge}" in env.lab.ns(env.lab.n1, "ip", "-o", "link", "show",
+                                                        "dev", tap), 10, f"{tap} on {bridge}")
+    env.lab.reaches(ep_a, ip_b)
+    env.lab.reaches(ep_b, a["fixed_ips"][0]["ip_address"])
+
+
 def test_vlan_network_is_carried_as_its_own_vni(env: Env) -> None:
     cidr = "10.77.2.0/24"
     net = network(env, "vl", cidr, **{"provider:network_type": "vlan",

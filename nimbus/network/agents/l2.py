@@ -18,7 +18,9 @@ Security groups: iptables/ip6tables with -m physdev (nimbus/network/dataplane/fi
 
 One worker task does all the wiring, in order; the bus handlers only record what is wanted
 and wake it. While some port waits for its device the worker polls the namespace every
-`device_poll_interval` seconds, and not otherwise. `stop()` leaves the wiring in place (a new
+`device_poll_interval` seconds; while ports are wired it looks every AUDIT_INTERVAL seconds
+whether their devices are still the ones it wired (a guest's tap made anew under the same name,
+or taken off its bridge, is wired again). `stop()` leaves the wiring in place (a new
 agent adopts it on start); `purge()` removes every bridge, VXLAN device and rule it made.
 """
 
@@ -43,6 +45,7 @@ AGENT_TOPIC = "network-agent"
 AGENT_TYPE = "Linux bridge agent"
 BINARY = "nimbus-linuxbridge-agent"
 REPORT_INTERVAL = 30.0  # seconds between heartbeats (agent_down_time defaults to 75)
+AUDIT_INTERVAL = 2.0  # seconds between checks of the wired devices (upstream polls as often)
 
 
 class LinuxBridgeAgent:
@@ -63,6 +66,7 @@ class LinuxBridgeAgent:
         self.fdb: dict[str, dict[str, dict[str, Any]]] = {}  # network -> port -> entry
         self._pending: set[str] = set()  # ports to (re)wire
         self._waiting: set[str] = set()  # ports whose device is not there yet
+        self._wired: dict[str, int | None] = {}  # port id -> ifindex of the device it wired
         self._removed: dict[str, dict[str, Any]] = {}  # port id -> its last payload
         self._fdb_dirty: set[str] = set()
         self._firewall_dirty = True
@@ -195,6 +199,7 @@ class LinuxBridgeAgent:
         port = self.ports.pop(port_id, None)
         self._pending.discard(port_id)
         self._waiting.discard(port_id)
+        self._wired.pop(port_id, None)
         self.status.pop(port_id, None)
         self.errors.pop(port_id, None)
         if port is not None:
@@ -205,7 +210,8 @@ class LinuxBridgeAgent:
     async def _work(self) -> None:
         failures = 0
         while True:
-            timeout = self.dataplane.device_poll_interval if self._waiting else None
+            timeout = self.dataplane.device_poll_interval if self._waiting else \
+                AUDIT_INTERVAL if self._wired else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
@@ -233,6 +239,7 @@ class LinuxBridgeAgent:
                 raise
         began = time.monotonic()
         links = await ip.links(self.namespace)
+        self._audit(links)
         if self._waiting and not (self._pending or self._removed or self._fdb_dirty
                                   or self._firewall_dirty):
             if not any(self.ports[p]["device"] in links for p in self._waiting):
@@ -257,7 +264,12 @@ class LinuxBridgeAgent:
                     self._waiting.add(port_id)
                 continue
             self._waiting.discard(port_id)
-            reports.append((port_id, *await self._wire(port, links)))
+            status, reason = await self._wire(port, links)
+            reports.append((port_id, status, reason))
+            if status == "ACTIVE":
+                self._wired[port_id] = links[port["device"]].get("ifindex")
+            else:
+                self._wired.pop(port_id, None)
         if self._firewall_dirty or reports or removed:
             error = await self._apply_firewall()
             if error:
@@ -271,6 +283,22 @@ class LinuxBridgeAgent:
         if reports or removed:
             LOG.debug("L2 agent on %s: %d port(s) wired, %d removed in %.3fs", self.host,
                       len(reports), len(removed), time.monotonic() - began)
+
+    def _audit(self, links: dict[str, dict[str, Any]]) -> None:
+        """Wire again the ports whose device is not the one wired any more: made anew under
+        the same name (nothing tells the agent when a hypervisor re-creates a tap) or taken
+        off its bridge. A device that is gone is waited for."""
+        for port_id, ifindex in list(self._wired.items()):
+            port = self.ports.get(port_id)
+            link = links.get(port["device"]) if port else None
+            if port is None or link is None:
+                del self._wired[port_id]
+                if port is not None:
+                    self._waiting.add(port_id)
+            elif link.get("ifindex") != ifindex or \
+                    link.get("master") != port["network"].get("bridge"):
+                del self._wired[port_id]
+                self._pending.add(port_id)
 
     async def _wire(self, port: dict[str, Any],
                     links: dict[str, dict[str, Any]]) -> tuple[str, str | None]:
