@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from nimbus.cloud import Cloud
 
 
-# What the HTTP client's timeout is for a remote call, for one answered in this process.
+# A call answered in this process gets the HTTP client's 60 s limit too (ASGITransport has
+# no timeouts of its own).
 LOCAL_TIMEOUT = 60.0
 
 
