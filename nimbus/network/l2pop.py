@@ -61,6 +61,8 @@ async def entries(session: AsyncSession, network_ids: Iterable[str], *,
     if not nets:
         return {}
     tips = await tunnel_ips(session)
+    if not tips:  # no L2 agent has a tunnel endpoint: no entries
+        return {}
     q = select(Port.id, Port.network_id, Port.binding_host_id, Port.mac_address).where(
         Port.network_id.in_(nets), Port.binding_host_id != "")
     if host is not None:
@@ -120,6 +122,8 @@ async def ports_updated(svc: NetworkService, wired: list[dict[str, Any]],
         return
     async with svc.db.session() as session:
         tips = await tunnel_ips(session)
+        if not tips:  # every entry and every target needs a tunnel endpoint
+            return
         hosts_on = await _hosts_on(session, [w["network"]["id"] for w in items])
     updates: Updates = {}
     for item in items:
@@ -145,9 +149,9 @@ async def port_removed(svc: NetworkService, port_id: str, network_id: str, host:
         if not await tunneled(session, [network_id]):
             return
         tips = await tunnel_ips(session)
+        if host not in tips:
+            return
         hosts_on = await _hosts_on(session, [network_id])
-    if host not in tips:
-        return
     updates: Updates = {}
     for target in sorted(hosts_on.get(network_id, ())):
         if target != host and target in tips:
