@@ -76,6 +76,14 @@ def canonical_ip(value: str | None) -> str | None:
         return value
 
 
+def boot_images(meta: dict[str, Any]) -> dict[str, str]:
+    """The instance's kernel_id and ramdisk_id: those its image names (a directly booted
+    image), shown as OS-EXT-SRV-ATTR:kernel_id/ramdisk_id and in the EC2 metadata."""
+    props = meta.get("properties") or {}
+    return {"kernel_id": str(props.get("kernel_id") or ""),
+            "ramdisk_id": str(props.get("ramdisk_id") or "")}
+
+
 def image_meta(image: dict[str, Any]) -> dict[str, Any]:
     props = {k: v for k, v in image.items() if k not in CORE_IMAGE_FIELDS}
     return {"id": image.get("id"), "name": image.get("name"),
@@ -376,6 +384,7 @@ class Creator:
                 flavorid=flavor["flavorid"], memory_mb=flavor["memory_mb"],
                 vcpus=flavor["vcpus"], root_gb=flavor["root_gb"],
                 ephemeral_gb=flavor["ephemeral_gb"], image_ref=image_ref, image_meta=meta,
+                **boot_images(meta),
                 key_name=key_name, key_data=key_data, user_data=server.get("user_data"),
                 config_drive="True" if server.get("config_drive") not in (
                     None, False, "False", "false", "0", "") else "",

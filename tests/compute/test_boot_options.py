@@ -103,3 +103,31 @@ def test_power_state_sync_and_heartbeats(api: Api, image: str, ccloud: RunningCl
     assert api.server(server["id"])["host_status"] == "UP"
     api.delete(f"/servers/{server['id']}")
     api.wait_gone(server["id"])
+
+
+def test_kernel_and_ramdisk_of_a_directly_booted_image(api: Api, image: str) -> None:
+    """An image that names a kernel and a ramdisk (aki/ari): the server shows them, and a
+    rebuild onto an image without them clears them."""
+    headers = {"X-Auth-Token": api.token}
+    kernel_id, ramdisk_id = "0c1e5b7e-0000-4000-8000-00000000aaaa", \
+        "0c1e5b7e-0000-4000-8000-00000000bbbb"
+    resp = httpx.post(api.other("image", "/v2/images"), headers=headers, json={
+        "name": "direct", "disk_format": "raw", "container_format": "bare",
+        "kernel_id": kernel_id, "ramdisk_id": ramdisk_id})
+    assert resp.status_code == 201, resp.text
+    direct = resp.json()["id"]
+    resp = httpx.put(api.other("image", f"/v2/images/{direct}/file"),
+                     headers={**headers, "Content-Type": "application/octet-stream"},
+                     content=b"\0" * 65536)
+    assert resp.status_code == 204, resp.text
+    server_id = api.boot("direct", direct)["server"]["id"]
+    server = api.wait(server_id)
+    assert (server["OS-EXT-SRV-ATTR:kernel_id"], server["OS-EXT-SRV-ATTR:ramdisk_id"]) == (
+        kernel_id, ramdisk_id)
+    api.action(server_id, {"rebuild": {"imageRef": image}})
+    api.wait(server_id)
+    server = api.server(server_id)
+    assert (server["OS-EXT-SRV-ATTR:kernel_id"], server["OS-EXT-SRV-ATTR:ramdisk_id"]) == (
+        "", "")
+    api.delete(f"/servers/{server_id}")
+    api.wait_gone(server_id)

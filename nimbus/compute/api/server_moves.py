@@ -21,7 +21,7 @@ from nimbus.compute.api import server_views as views
 from nimbus.compute.api import validation as v
 from nimbus.compute.api.common import Caller
 from nimbus.compute.api.server_actions import action, check_lock, check_state, target
-from nimbus.compute.create import Creator, canonical_ip
+from nimbus.compute.create import Creator, boot_images, canonical_ip
 from nimbus.compute.models import ComputeNode, Instance, Migration, Service
 from nimbus.web.errors import BadRequest, Conflict, NotFound
 from nimbus.web.responses import json_response
@@ -310,7 +310,7 @@ async def rebuild(c: Caller, server_id: str, params: Any) -> Response:
         if not inst.host:
             raise Conflict(f"Instance {server_id} is not ready")
         updates: dict[str, Any] = {"task_state": states.REBUILDING, "image_ref": image_ref,
-                                   "image_meta": meta}
+                                   "image_meta": meta, **boot_images(meta)}
         for key, attr in (("name", "display_name"), ("description", "display_description"),
                           ("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6"),
                           ("user_data", "user_data"), ("hostname", "hostname"),
