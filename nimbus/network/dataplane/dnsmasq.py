@@ -185,9 +185,11 @@ class Dnsmasq:
             if not changed:
                 return "unchanged"
             pid = self.pid()
+            logged = _size(self.log)
             self.signal(signal.SIGHUP)
             # It re-reads its files at once; one that died doing so is started again.
-            await asyncio.sleep(0.1)
+            if pid is not None:
+                await self._reloaded(pid, logged)
             if pid is not None and _alive(pid):
                 if await self._release(gone):
                     return "reloaded"
@@ -210,6 +212,16 @@ class Dnsmasq:
                                          + _tail(self.log))
             await asyncio.sleep(0.02)
         return outcome
+
+    async def _reloaded(self, pid: int, logged: int, time_limit: float = 1.0) -> None:
+        """Until dnsmasq has logged re-reading its options file (the last it reads on
+        SIGHUP) after offset `logged` of its log, or has died, or `time_limit` passed."""
+        line = f"read {self.opts}".encode()
+        deadline = time.monotonic() + time_limit
+        while _alive(pid) and time.monotonic() < deadline:
+            if line in await asyncio.to_thread(_log_since, self.log, logged):
+                return
+            await asyncio.sleep(0.005)
 
     async def _release(self, gone: set[tuple[str, str]]) -> bool:
         """Forget the leases of ports that left (dnsmasq keeps a lease after its host entry
@@ -276,6 +288,22 @@ def host_entries(text: str) -> set[tuple[str, str]]:
         if len(fields) >= 3:
             found.add((fields[0].lower(), fields[2].strip("[]")))
     return found
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _log_since(path: Path, offset: int) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            return fh.read()
+    except FileNotFoundError:
+        return b""
 
 
 def _read(path: Path) -> str:
