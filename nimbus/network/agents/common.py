@@ -59,10 +59,10 @@ class KeyedWorker:
 
 
 class Heartbeat:
-    """report_state now and every `interval` seconds, then `tick` (periodic resync)."""
+    """report_state now and every `interval` seconds, then `tick` if any (periodic resync)."""
 
     def __init__(self, bus: Bus, state: Callable[[], dict[str, Any]], interval: float,
-                 tick: Callable[[], Awaitable[None]]) -> None:
+                 tick: Callable[[], Awaitable[None]] | None = None) -> None:
         self.bus, self.state, self.interval, self.tick = bus, state, interval, tick
         self._task: asyncio.Task[None] | None = None
 
@@ -78,7 +78,8 @@ class Heartbeat:
             await asyncio.sleep(self.interval)
             try:
                 await self.report()
-                await self.tick()
+                if self.tick is not None:
+                    await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -36,7 +36,7 @@ from nimbus.bus import Bus, Server, Target
 from nimbus.common import netns
 from nimbus.common.netns import CommandError
 from nimbus.common.settings import DataplaneSettings, NodeSettings
-from nimbus.network.agents.common import SERVER_TOPIC
+from nimbus.network.agents.common import SERVER_TOPIC, Heartbeat
 from nimbus.network.dataplane import bridges, firewall, ip
 
 LOG = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class LinuxBridgeAgent:
         self.namespace = node.namespace
         self.dataplane = dataplane
         self.report_interval = report_interval
+        self._beat = Heartbeat(bus, self.state, report_interval)
         self.ports: dict[str, dict[str, Any]] = {}  # port id -> latest payload
         self.status: dict[str, str] = {}  # port id -> status last reported
         self.errors: dict[str, str] = {}  # port id -> why it is in ERROR
@@ -86,15 +87,16 @@ class LinuxBridgeAgent:
             except CommandError as exc:
                 LOG.warning("%s: %s", key, exc)
         self._server = await self.bus.serve(Target(AGENT_TOPIC, server=self.host), self)
-        await self.report_state(start=True)
+        await self._beat.report(start=True)
         await self.resync()
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._work(), name=f"l2-agent-{self.host}"),
-                       loop.create_task(self._heartbeat(), name=f"l2-heartbeat-{self.host}")]
+        self._tasks = [asyncio.get_running_loop().create_task(self._work(),
+                                                              name=f"l2-agent-{self.host}")]
+        self._beat.start()
         return self
 
     async def stop(self) -> None:
         """Stop serving and working; the node's wiring stays as it is."""
+        await self._beat.stop()
         if self._server is not None:
             await self._server.stop()
             self._server = None
@@ -112,12 +114,11 @@ class LinuxBridgeAgent:
         await bridges.purge(self.namespace)
         self._ready.clear()
 
-    async def report_state(self, start: bool = False) -> str:
-        agent_id: str = await self.bus.call(Target(SERVER_TOPIC), "report_state", agent={
-            "agent_type": AGENT_TYPE, "binary": BINARY, "host": self.host,
-            "topic": AGENT_TOPIC, "start_flag": start, "availability_zone": "nova",
-            "configurations": self.configurations()})
-        return agent_id
+    def state(self) -> dict[str, Any]:
+        """What report_state tells the server (the agent list's row)."""
+        return {"agent_type": AGENT_TYPE, "binary": BINARY, "host": self.host,
+                "topic": AGENT_TOPIC, "availability_zone": "nova",
+                "configurations": self.configurations()}
 
     def configurations(self) -> dict[str, Any]:
         return {"interface_mappings": dict(self.node.physical_interface_mappings),
@@ -405,11 +406,3 @@ class LinuxBridgeAgent:
             LOG.exception("L2 agent on %s: could not report port %s %s", self.host, port_id,
                           status)
             self._pending.add(port_id)
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self.report_interval)
-            try:
-                await self.report_state()
-            except Exception:
-                LOG.exception("L2 agent on %s: heartbeat failed", self.host)
