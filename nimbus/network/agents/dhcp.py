@@ -18,15 +18,9 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nimbus.bus import Bus, RemoteError, Server, Subscription, Target
+from nimbus.bus import Bus, RemoteError, Subscription
 from nimbus.common import netns
-from nimbus.network.agents.common import (
-    SERVER_TOPIC,
-    Heartbeat,
-    KeyedWorker,
-    host_dir,
-    state_root,
-)
+from nimbus.network.agents.common import KeyedAgent
 from nimbus.network.dataplane import dnsmasq, ip
 
 if TYPE_CHECKING:
@@ -53,23 +47,19 @@ class _Endpoint:
         self.agent.work.submit(network_id)
 
 
-class DhcpAgent:
+class DhcpAgent(KeyedAgent):
+    kind = "dhcp"
+    topic = TOPIC
+
     def __init__(self, bus: Bus, host: str, node: NodeSettings, dataplane: DataplaneSettings,
                  metadata: MetadataProxy | None = None, *, state_dir: Path | None = None,
                  report_interval: float = 30.0) -> None:
-        self.bus = bus
-        self.host = host
-        self.node = node
-        self.dataplane = dataplane
+        super().__init__(bus, host, node, dataplane, state_dir=state_dir,
+                         report_interval=report_interval)
         self.metadata = metadata
-        self.directory = host_dir(state_root(dataplane, state_dir), "dhcp", host)
-        self.work = KeyedWorker(self._sync)
-        self.errors: dict[str, str] = {}  # network id -> why its dnsmasq does not run
         self.served: dict[str, str] = {}  # network id -> DHCP port id
         self._metadata_on: set[str] = set()
-        self._server: Server | None = None
         self._subs: list[Subscription] = []
-        self.heartbeat = Heartbeat(bus, self._state, report_interval, self.resync)
 
     def namespace(self, network_id: str) -> str:
         return f"{self.dataplane.namespace_prefix}qdhcp-{network_id}"
@@ -81,46 +71,26 @@ class DhcpAgent:
                                    "namespace_prefix": self.dataplane.namespace_prefix,
                                    "dhcp_errors": dict(self.errors)}}
 
-    async def _call(self, method: str, **kwargs: Any) -> Any:
-        return await self.bus.call(Target(SERVER_TOPIC), method, **kwargs)
+    def _endpoint(self) -> object:
+        return _Endpoint(self)
 
-    # -- life cycle ---------------------------------------------------------------------------
-    async def start(self) -> DhcpAgent:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._server = await self.bus.serve(Target(TOPIC, server=self.host), _Endpoint(self))
+    def current(self) -> set[str]:
+        return set(self.served)
+
+    # -- life cycle (KeyedAgent: start, stop leave dnsmasq serving; purge kills it) ---------
+    async def _listen(self) -> None:
         self._subs = [await self.bus.subscribe("network.delete.end", self._on_deleted),
                       await self.bus.subscribe("subnet.delete.end", self._on_deleted)]
-        await self.heartbeat.report(start=True)
-        await self.resync()
-        await self.work.drain()
-        self.heartbeat.start()
-        LOG.info("DHCP agent on %s serves %d networks", self.host, len(self.served))
-        return self
 
-    async def stop(self) -> None:
-        """Stop listening; dnsmasq keeps serving (a restarted agent adopts it)."""
-        await self.heartbeat.stop()
+    async def _unlisten(self) -> None:
         for sub in self._subs:
             await sub.stop()
         self._subs = []
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
-        await self.work.cancel()
-
-    async def purge(self) -> None:
-        """Kill this agent's dnsmasq processes and remove its namespaces and files."""
-        await self.stop()
-        known = {p.name for p in self.directory.iterdir()} if self.directory.exists() else set()
-        for network_id in known | set(self.served):
-            await self._teardown(network_id)
 
     async def resync(self) -> None:
         """Serve what the server says this host serves; tear down what it no longer does."""
         wanted = set(await self._call("get_dhcp_networks", host=self.host))
-        here = {p.name for p in self.directory.iterdir() if p.is_dir()} \
-            if self.directory.exists() else set()
-        for network_id in wanted | here | set(self.errors):
+        for network_id in wanted | self.on_disk() | set(self.errors):
             self.work.submit(network_id)
 
     async def _on_deleted(self, message: dict[str, Any]) -> None:

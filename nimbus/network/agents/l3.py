@@ -18,16 +18,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from nimbus.bus import Bus, Server, Target
+from nimbus.bus import Bus
 from nimbus.common import netns
 from nimbus.common.settings import DataplaneSettings, NodeSettings
-from nimbus.network.agents.common import (
-    SERVER_TOPIC,
-    Heartbeat,
-    KeyedWorker,
-    host_dir,
-    state_root,
-)
+from nimbus.network.agents.common import KeyedAgent
 from nimbus.network.dataplane import ip, nat
 
 LOG = logging.getLogger(__name__)
@@ -58,21 +52,17 @@ def _net(dest: str) -> str:
     return str(ipaddress.ip_network(dest, strict=False))
 
 
-class L3Agent:
+class L3Agent(KeyedAgent):
+    kind = "l3"
+    topic = TOPIC
+
     def __init__(self, bus: Bus, host: str, node: NodeSettings, dataplane: DataplaneSettings,
                  *, state_dir: Path | None = None, report_interval: float = 30.0) -> None:
-        self.bus = bus
-        self.host = host
-        self.node = node
-        self.dataplane = dataplane
-        self.directory = host_dir(state_root(dataplane, state_dir), "l3", host)
-        self.work = KeyedWorker(self._sync)
+        super().__init__(bus, host, node, dataplane, state_dir=state_dir,
+                         report_interval=report_interval)
         self.routers: dict[str, dict[str, Any]] = {}  # router id -> last applied payload
-        self.errors: dict[str, str] = {}
         self._nat: dict[str, str] = {}  # router id -> nat table applied
         self._given: dict[str, dict[str, Any]] = {}  # fresh payloads from a resync
-        self._server: Server | None = None
-        self.heartbeat = Heartbeat(bus, self._state, report_interval, self.resync)
 
     def namespace(self, router_id: str) -> str:
         return f"{self.dataplane.namespace_prefix}qrouter-{router_id}"
@@ -86,42 +76,18 @@ class L3Agent:
                                    "namespace_prefix": self.dataplane.namespace_prefix,
                                    "router_errors": dict(self.errors)}}
 
-    async def _call(self, method: str, **kwargs: Any) -> Any:
-        return await self.bus.call(Target(SERVER_TOPIC), method, **kwargs)
+    def _endpoint(self) -> object:
+        return _Endpoint(self)
 
-    # -- life cycle ---------------------------------------------------------------------------
-    async def start(self) -> L3Agent:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._server = await self.bus.serve(Target(TOPIC, server=self.host), _Endpoint(self))
-        await self.heartbeat.report(start=True)
-        await self.resync()
-        await self.work.drain()
-        self.heartbeat.start()
-        LOG.info("L3 agent on %s hosts %d routers", self.host, len(self.routers))
-        return self
+    def current(self) -> set[str]:
+        return set(self.routers)
 
-    async def stop(self) -> None:
-        """Stop listening; the routers keep forwarding."""
-        await self.heartbeat.stop()
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
-        await self.work.cancel()
-
-    async def purge(self) -> None:
-        """Remove this agent's router namespaces and files."""
-        await self.stop()
-        known = {p.name for p in self.directory.iterdir()} if self.directory.exists() else set()
-        for router_id in known | set(self.routers):
-            await self._teardown(router_id)
-
+    # -- life cycle (KeyedAgent: stop leaves the routers forwarding; purge removes them) ----
     async def resync(self) -> None:
         routers = await self._call("get_routers", host=self.host)
-        here = {p.name for p in self.directory.iterdir() if p.is_dir()} \
-            if self.directory.exists() else set()
         for router in routers:
             self._given[router["id"]] = router
-        for router_id in {r["id"] for r in routers} | here | set(self.routers):
+        for router_id in {r["id"] for r in routers} | self.on_disk() | set(self.routers):
             self.work.submit(router_id)
 
     # -- one router ----------------------------------------------------------------------------
