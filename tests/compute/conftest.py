@@ -109,6 +109,14 @@ class Api:
         return resp
 
 
+def net_api(api: Api, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+    """A call to the network API with the compute test's token; its JSON, if any."""
+    resp = httpx.request(method, api.other("network", path), json=body,
+                         headers={"X-Auth-Token": api.token}, **kw)
+    assert resp.status_code < 300, resp.text
+    return resp.json() if resp.content else None
+
+
 def fault(resp: httpx.Response) -> tuple[str, dict[str, Any]]:
     """The single (kind, {code, message}) of a compute error body."""
     body = resp.json()

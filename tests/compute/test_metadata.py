@@ -11,12 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
 from nimbus.bus import Target
 from nimbus.cloud import Cloud
-from tests.compute.conftest import Api
+from tests.compute.conftest import Api, net_api
 from tests.compute.test_keypairs import public_key
 from tests.support.cloud import RunningCloud
 
@@ -35,13 +34,6 @@ def ask(cloud: RunningCloud, instance: str, path: str, remote: str = "") -> dict
         return answer
     result: dict[str, Any] = cloud.call(call)
     return result
-
-
-def net_api(api: Api, method: str, path: str, body: Any = None, **kw: Any) -> Any:
-    resp = httpx.request(method, api.other("network", path), json=body,
-                         headers={"X-Auth-Token": api.token}, **kw)
-    assert resp.status_code < 300, resp.text
-    return resp.json() if resp.content else None
 
 
 @dataclass

@@ -23,18 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.support.shell import die_with_parent, sh
+
 HERE = Path(__file__).parent
 EXTERNAL_HOST = "172.24.4.1"
 UNDERLAY = {"node1": "10.255.0.1", "node2": "10.255.0.2"}
 T = TypeVar("T")
-
-
-def sh(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(list(args), capture_output=True, text=True, check=False,
-                          timeout=timeout)
-    if check and done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip()}")
-    return done
 
 
 def wait_until(what: str, probe: Callable[[], T | None], deadline_s: float,
@@ -91,7 +85,7 @@ class Plane:
             ["ip", "netns", "exec", ext, sys.executable, str(HERE / "icmp_witness.py"),
              str(self.witness_log)], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent)
+            preexec_fn=die_with_parent)
         return self
 
     @property
@@ -155,9 +149,3 @@ class Plane:
                     pass
             sh("ip", "netns", "delete", namespace, check=False)
         return leftovers
-
-
-def _die_with_parent() -> None:
-    import ctypes
-
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG

@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -30,6 +29,7 @@ from nimbus.network.dataplane import dnsmasq, ip
 from tests.guestimage.lab import require
 from tests.network.conftest import Api, token_for
 from tests.support.cloud import ADMIN_PASSWORD, RunningCloud
+from tests.support.shell import sh
 
 T = TypeVar("T")
 EXT_IP = "172.24.4.1"
@@ -41,13 +41,6 @@ def missing() -> list[str]:
     if os.geteuid() != 0:
         out.append("root (for ip netns)")
     return out
-
-
-def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(list(args), capture_output=True, text=True, timeout=60, check=False)
-    if check and done.returncode:
-        raise AssertionError(f"{' '.join(args)}: {done.stderr}")
-    return done
 
 
 def wait_until(what: str, probe: Callable[[], T | None], limit: float = 20) -> T:

@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 
 from nimbus.guestimage import builder
-from tests.dataplane.plane import EXTERNAL_HOST, Plane, sh, wait_until
+from tests.dataplane.plane import EXTERNAL_HOST, Plane, wait_until
 from tests.guestimage.lab import CACHE, missing_host_tools, require
 from tests.support.cloud import RunningCloud
+from tests.support.shell import sh
 
 SUBNET = "10.77.0"
 MARKER = "user-data-ran"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from nimbus.network.agents.l2 import LinuxBridgeAgent
 from tests.guestimage.lab import require
 from tests.network.conftest import Api, token_for
 from tests.support.cloud import ADMIN_PASSWORD, RunningCloud
+from tests.support.shell import sh
 
 PHYSNET = "physnet1"
 EXTERNAL_IP = "10.77.9.200"
@@ -38,13 +38,6 @@ def missing_tools() -> list[str]:
     if os.geteuid() != 0:
         missing.append("root (for ip netns)")
     return missing
-
-
-def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(list(args), capture_output=True, text=True, check=False, timeout=60)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(args)}: {done.stderr.strip()}")
-    return done
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:

@@ -36,10 +36,11 @@ import pytest
 
 from nimbus.cloud import Cloud
 from nimbus.network.agents.metadata import MetadataProxy
-from tests.compute.conftest import Api, _identity, login, wait_for_hosts
+from tests.compute.conftest import Api, _identity, login, net_api, wait_for_hosts
 from tests.compute.test_keypairs import public_key
-from tests.guestimage.lab import CACHE, _die_with_parent, missing_host_tools, require
+from tests.guestimage.lab import CACHE, missing_host_tools, require
 from tests.support.cloud import ADMIN_PASSWORD, RunningCloud
+from tests.support.shell import sh, start_in
 
 SERVICES = ["identity", "placement", "image", "network", "compute"]
 HOST = "md-node"
@@ -73,13 +74,6 @@ for source, method, path in json.loads(sys.argv[1]):
         conn.close()
 print(json.dumps(out))
 """
-
-
-def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(list(args), capture_output=True, text=True, check=False, timeout=60)
-    if check and done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip()}")
-    return done
 
 
 def missing() -> list[str]:
@@ -146,14 +140,7 @@ class Plane:
         return result
 
     def start(self, name: str, netns: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
-        try:
-            proc = subprocess.Popen(["ip", "netns", "exec", netns, *args], stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    preexec_fn=_die_with_parent)
-        finally:
-            log.close()
-        self.procs[name] = proc
+        proc = self.procs[name] = start_in(netns, args, self.workdir / f"{name}.log")
         return proc
 
     def log(self, name: str) -> str:
@@ -191,13 +178,6 @@ def api(mcloud: RunningCloud) -> Api:
     project, user = _identity(mcloud, token)
     wait_for_hosts(mcloud, token, 1)
     return Api(mcloud, token, project, user)
-
-
-def net_api(api: Api, method: str, path: str, body: Any = None, **kw: Any) -> Any:
-    resp = httpx.request(method, api.other("network", path), json=body,
-                         headers={"X-Auth-Token": api.token}, **kw)
-    assert resp.status_code < 300, resp.text
-    return resp.json() if resp.content else None
 
 
 @dataclass

@@ -9,7 +9,6 @@ deletes both namespaces (and with them the bridge, veth and tap)."""
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
@@ -24,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.support.shell import sh, start_in
 
 SUBNET = "10.91.0"
 DHCP_IP = f"{SUBNET}.2"
@@ -61,18 +62,6 @@ def missing_host_tools() -> list[str]:
     return missing
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL it if the test process dies without cleaning up
-    (`ip netns exec` execs the command, so QEMU, dnsmasq and the server inherit this)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-
-
-def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(list(args), capture_output=True, text=True, check=False)
-    if check and done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip()}")
-    return done
 
 
 @dataclass(frozen=True)
@@ -106,14 +95,7 @@ class Lab:
         return sh("ip", "netns", "exec", netns, *args, check=check)
 
     def _start(self, name: str, netns: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
-        try:
-            proc = subprocess.Popen(["ip", "netns", "exec", netns, *args], stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    preexec_fn=_die_with_parent)
-        finally:
-            log.close()
-        self.procs[name] = proc
+        proc = self.procs[name] = start_in(netns, args, self.workdir / f"{name}.log")
         return proc
 
     # -- network -------------------------------------------------------------------------
