@@ -7,7 +7,6 @@ is unreachable they are skipped, or fail when CI=true.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import shutil
 import socket
@@ -19,6 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from nimbus.bus import Bus, create_bus
+from tests.support.services import unavailable
 
 RABBIT_HOST = "127.0.0.1"
 RABBIT_PORT = 5672
@@ -38,9 +38,7 @@ def rabbit_reachable(
 
 def require_rabbit(reason: str = RABBIT_UNREACHABLE) -> None:
     """Skip the test (or fail it when CI=true) because RabbitMQ cannot be used."""
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    unavailable(reason)
 
 
 def rabbitmqctl(*args: str) -> str:

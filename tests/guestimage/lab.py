@@ -22,8 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
+from tests.support.services import unavailable
 from tests.support.shell import sh, start_in
 
 SUBNET = "10.91.0"
@@ -41,12 +40,8 @@ CACHE = Path(os.environ.get("NIMBUS_GUEST_CACHE", "/var/tmp/nimbus-guest-cache")
 
 def require(missing: list[str]) -> None:
     """Skip when the machine lacks something (fail instead when CI=true)."""
-    if not missing:
-        return
-    message = "the guest image test needs: " + ", ".join(missing)
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    if missing:
+        unavailable("the guest image test needs: " + ", ".join(missing))
 
 
 def missing_host_tools() -> list[str]:

@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 import subprocess
+from typing import NoReturn
 
 import pytest
 
@@ -25,13 +26,17 @@ def reachable(addr: tuple[str, int]) -> bool:
         return False
 
 
-def need(addr: tuple[str, int], what: str) -> None:
-    if reachable(addr):
-        return
-    message = f"{what} not reachable at {addr[0]}:{addr[1]}"
-    if os.environ.get("CI") == "true":
+def unavailable(message: str) -> NoReturn:
+    """The machine lacks what the test needs: skip it, or fail it under CI=true, where
+    everything must be there."""
+    if os.environ.get("CI", "").strip().lower() == "true":
         pytest.fail(message + " (CI=true: this must not be skipped)")
     pytest.skip(message)
+
+
+def need(addr: tuple[str, int], what: str) -> None:
+    if not reachable(addr):
+        unavailable(f"{what} not reachable at {addr[0]}:{addr[1]}")
 
 
 def unique_name(prefix: str) -> str:
