@@ -149,6 +149,14 @@ class Env:
     def node(self, host: str) -> str:
         return self.lab.n1 if host == self.h1 else self.lab.n2
 
+    def plugged(self, cidr: str, *ports: dict[str, Any]) -> list[str]:
+        """A stand-in guest per port on its host's node; once all are ACTIVE, their
+        namespaces."""
+        eps = [self.lab.endpoint(self.node(p["binding:host_id"]), p, cidr) for p in ports]
+        for port in ports:
+            self.wait_status(port)
+        return eps
+
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
@@ -251,10 +259,7 @@ def test_a_device_made_anew_under_a_wired_name_is_wired_again(env: Env) -> None:
     cidr = "10.77.5.0/24"
     net = network(env, "anew", cidr)
     a, b = env.port(net, env.h1), env.port(net, env.h1)
-    ep_a = env.lab.endpoint(env.lab.n1, a, cidr)
-    env.lab.endpoint(env.lab.n1, b, cidr)
-    env.wait_status(a)
-    env.wait_status(b)
+    ep_a, _ = env.plugged(cidr, a, b)
     ip_b = b["fixed_ips"][0]["ip_address"]
     env.lab.reaches(ep_a, ip_b)
     tap = "tap" + b["id"][:11]
@@ -273,10 +278,7 @@ def test_vlan_network_is_carried_as_its_own_vni(env: Env) -> None:
                                       "provider:physical_network": PHYSNET,
                                       "provider:segmentation_id": 123})
     a, b = env.port(net, env.h1), env.port(net, env.h2)
-    ep_a = env.lab.endpoint(env.lab.n1, a, cidr)
-    env.lab.endpoint(env.lab.n2, b, cidr)
-    env.wait_status(a)
-    env.wait_status(b)
+    ep_a, _ = env.plugged(cidr, a, b)
     env.lab.reaches(ep_a, b["fixed_ips"][0]["ip_address"])
     device = f"vxlan-{0x800000 + 123}"
     for node in (env.lab.n1, env.lab.n2):
@@ -290,10 +292,7 @@ def test_security_group_without_icmp_blocks_ping_until_a_rule_allows_it(env: Env
     sg = env.api.create("security_group", name=f"noicmp-{env.lab.token}")
     a = env.port(net, env.h1)  # the project's default group: ingress only from its members
     b = env.port(net, env.h2, security_groups=[sg["id"]])
-    ep_a = env.lab.endpoint(env.lab.n1, a, cidr)
-    ep_b = env.lab.endpoint(env.lab.n2, b, cidr)
-    env.wait_status(a)
-    env.wait_status(b)
+    ep_a, ep_b = env.plugged(cidr, a, b)
     ip_a, ip_b = a["fixed_ips"][0]["ip_address"], b["fixed_ips"][0]["ip_address"]
     assert env.lab.blocked(ep_a, ip_b)  # b's group lets no ICMP in
     assert env.lab.blocked(ep_b, ip_a)  # a's group lets nothing in from b
@@ -311,10 +310,7 @@ def test_spoofed_source_is_dropped_and_allowed_address_pairs_pass(env: Env) -> N
                    ethertype="IPv4", protocol="icmp", remote_ip_prefix="0.0.0.0/0")
     a = env.port(net, env.h1)
     b = env.port(net, env.h2, security_groups=[sg["id"]])
-    ep_a = env.lab.endpoint(env.lab.n1, a, cidr)
-    env.lab.endpoint(env.lab.n2, b, cidr)
-    env.wait_status(a)
-    env.wait_status(b)
+    ep_a, _ = env.plugged(cidr, a, b)
     ip_b = b["fixed_ips"][0]["ip_address"]
     env.lab.reaches(ep_a, ip_b)
     spoofed = "10.77.4.199"
@@ -357,10 +353,7 @@ def test_ipv6_passes_the_ip6tables_rules(env: Env) -> None:
     env.api.create("security_group_rule", security_group_id=sg["id"], direction="ingress",
                    ethertype="IPv6", protocol="ipv6-icmp", remote_ip_prefix="::/0")
     a, b = env.port(net, env.h1, security_groups=[sg["id"]]), env.port(net, env.h2)
-    ep_a = env.lab.endpoint(env.lab.n1, a, cidr)
-    ep_b = env.lab.endpoint(env.lab.n2, b, cidr)
-    env.wait_status(a)
-    env.wait_status(b)
+    ep_a, ep_b = env.plugged(cidr, a, b)
     ip_a, ip_b = a["fixed_ips"][0]["ip_address"], b["fixed_ips"][0]["ip_address"]
     env.lab.reaches(ep_b, ip_a)  # neighbour discovery; a lets ICMPv6 in from anywhere...
     assert env.lab.blocked(ep_a, ip_b)  # b's default group admits its members only
@@ -373,10 +366,7 @@ def test_a_restarted_agent_adopts_the_wiring(env: Env) -> None:
     cidr = "10.77.6.0/24"
     net = network(env, "restart", cidr)
     a, b = env.port(net, env.h1), env.port(net, env.h2)
-    ep_a = env.lab.endpoint(env.lab.n1, a, cidr)
-    env.lab.endpoint(env.lab.n2, b, cidr)
-    env.wait_status(a)
-    env.wait_status(b)
+    ep_a, _ = env.plugged(cidr, a, b)
     ip_b = b["fixed_ips"][0]["ip_address"]
     env.lab.reaches(ep_a, ip_b)
     old = env.agents[env.h1]

@@ -213,14 +213,13 @@ def test_dry_run_and_failures_say_what_the_deployment_lacks(bare: Api) -> None:
 def real_cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningCloud]:
     from tests.support import services
 
-    url, db = services.create_database(request.param)
-    running = RunningCloud(tmp_path / "state", services=["identity", "network"],
-                           database_url=url).start()
-    try:
-        yield running
-    finally:
-        running.stop()
-        services.drop_database(request.param, db)
+    with services.database(request.param) as url:
+        running = RunningCloud(tmp_path / "state", services=["identity", "network"],
+                               database_url=url).start()
+        try:
+            yield running
+        finally:
+            running.stop()
 
 
 def test_concurrent_first_requests_on_real_databases(real_cloud: RunningCloud) -> None:

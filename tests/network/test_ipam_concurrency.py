@@ -78,14 +78,13 @@ def test_concurrent_allocation_on_sqlite(cloud: RunningCloud, api: Api, name: st
 
 @pytest.fixture(params=["postgresql", "mariadb"])
 def real_cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningCloud]:
-    url, db = services.create_database(request.param)
-    running = RunningCloud(tmp_path / "state", services=["identity", "network"],
-                           database_url=url).start()
-    try:
-        yield running
-    finally:
-        running.stop()
-        services.drop_database(request.param, db)
+    with services.database(request.param) as url:
+        running = RunningCloud(tmp_path / "state", services=["identity", "network"],
+                               database_url=url).start()
+        try:
+            yield running
+        finally:
+            running.stop()
 
 
 def test_concurrent_allocation_on_real_databases(real_cloud: RunningCloud, name: str) -> None:

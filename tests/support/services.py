@@ -9,6 +9,8 @@ import os
 import secrets
 import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import pytest
@@ -97,3 +99,14 @@ def create_vhost() -> str:
 
 def delete_vhost(vhost: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    """A fresh database of `kind` ("postgresql", "mariadb") for the test; its URL. Dropped
+    afterwards."""
+    url, name = create_database(kind)
+    try:
+        yield url
+    finally:
+        drop_database(kind, name)
